@@ -1,0 +1,1 @@
+"""Lingxi's assistant core: settings, storage, providers and the agent loop."""

@@ -1,0 +1,140 @@
+"""Settings: the one place configuration is read.
+
+Every value comes from the environment (prefix ``LINGXI_``) or a ``.env`` file
+in the working directory, through a single pydantic-settings object. Nothing
+else in Lingxi reads ``os.environ`` for configuration. This module does not
+validate that a provider is reachable; it only checks that values are well formed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def system_timezone() -> str:
+    """Best effort IANA name of the machine's zone; UTC when it can't be told."""
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if tz and _is_zone(tz):
+        return tz
+    try:
+        name = Path("/etc/timezone").read_text().strip()
+        if _is_zone(name):
+            return name
+    except OSError:
+        pass
+    try:
+        target = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in target:
+            name = target.split("zoneinfo/", 1)[1]
+            if _is_zone(name):
+                return name
+    except OSError:
+        pass
+    return "UTC"
+
+
+def _is_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+class Settings(BaseSettings):
+    """Lingxi's configuration. See the README's table for every variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LINGXI_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # The model provider (OpenAI chat-completions protocol).
+    llm_provider: Literal["openai", "local"] = "openai"
+    llm_base_url: str = "https://api.deepseek.com"
+    llm_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("LINGXI_LLM_API_KEY", "DEEPSEEK_API_KEY")
+    )
+    llm_model: str = "deepseek-chat"
+    llm_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    llm_timeout: float = Field(default=60.0, gt=0, description="seconds to wait for a reply to start")
+    llm_max_retries: int = Field(default=4, ge=0, le=10)
+    llm_retry_base_delay: float = Field(default=0.5, ge=0)
+    llm_retry_max_delay: float = Field(default=20.0, ge=0)
+
+    # Prices per million tokens, in llm_price_currency. Defaults: DeepSeek's list prices.
+    llm_price_currency: str = "USD"
+    llm_price_input_cache_hit: float = Field(default=0.028, ge=0)
+    llm_price_input_cache_miss: float = Field(default=0.28, ge=0)
+    llm_price_output: float = Field(default=0.42, ge=0)
+
+    # Agent behaviour.
+    agent_max_steps: int = Field(default=8, ge=1, le=50)
+    context_max_tokens: int = Field(default=32000, ge=256)
+    max_message_chars: int = Field(default=16000, ge=1)
+
+    # Storage and serving.
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    timezone: str = Field(default_factory=system_timezone)
+    host: str = "127.0.0.1"
+    port: int = Field(default=7860, ge=1, le=65535)
+    ui_concurrency: int = Field(default=8, ge=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if not _is_zone(value):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)")
+        return value
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'lingxi.db').resolve()}"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def price_of(self, *, cache_hit: int, cache_miss: int, completion: int) -> float:
+        """Cost of one call, from the configured per-million prices."""
+        return (
+            cache_hit * self.llm_price_input_cache_hit
+            + cache_miss * self.llm_price_input_cache_miss
+            + completion * self.llm_price_output
+        ) / 1_000_000
+
+
+class SettingsError(Exception):
+    """A setting is malformed; the message is one line meant for the user."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning pydantic's report into one readable line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            env = field if field.isupper() else f"LINGXI_{field.upper()}"
+            problems.append(f"{env}: {err['msg']}")
+        raise SettingsError("invalid setting " + "; ".join(problems)) from None

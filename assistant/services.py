@@ -1,0 +1,88 @@
+"""The application object: settings, database, tools and agent, wired once.
+
+``Lingxi.create(settings)`` builds everything a process needs and applies
+migrations. The HTTP API, the UI and the CLI take this object instead of
+reaching for globals. ``RunManager`` lets one place (a stop button, an API
+call) stop a reply that another is streaming.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from assistant.agent import Agent
+from assistant.config import Settings
+from assistant.context import TokenCounter
+from assistant.db import Database
+from assistant.providers import ModelChoice
+from assistant.streaming import Event
+from tools import default_registry
+from tools.registry import Registry
+
+
+@dataclass
+class RunManager:
+    """Stop flags of the replies now streaming, by conversation id."""
+
+    _flags: dict[str, threading.Event] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def begin(self, conversation_id: str) -> threading.Event:
+        with self._lock:
+            flag = self._flags[conversation_id] = threading.Event()
+            return flag
+
+    def end(self, conversation_id: str, flag: threading.Event) -> None:
+        with self._lock:
+            if self._flags.get(conversation_id) is flag:
+                del self._flags[conversation_id]
+
+    def stop(self, conversation_id: str) -> bool:
+        """Ask the reply streaming in this conversation to stop; False if none is."""
+        with self._lock:
+            flag = self._flags.get(conversation_id)
+        if flag is None:
+            return False
+        flag.set()
+        return True
+
+    def active(self, conversation_id: str) -> bool:
+        with self._lock:
+            return conversation_id in self._flags
+
+
+@dataclass
+class Lingxi:
+    settings: Settings
+    db: Database
+    registry: Registry
+    counter: TokenCounter
+    agent: Agent
+    runs: RunManager
+
+    @classmethod
+    def create(cls, settings: Settings, *, migrate: bool = True) -> Lingxi:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.db_url)
+        if migrate:
+            db.migrate()
+        registry = default_registry()
+        counter = TokenCounter()
+        agent = Agent(settings=settings, db=db, registry=registry, counter=counter)
+        return cls(settings=settings, db=db, registry=registry, counter=counter, agent=agent, runs=RunManager())
+
+    async def reply(
+        self, conversation_id: str, *, profile: str, choice: ModelChoice | None = None
+    ) -> AsyncIterator[Event]:
+        """Stream the agent's answer to the conversation's last turn; stoppable via ``runs``."""
+        flag = self.runs.begin(conversation_id)
+        try:
+            async for event in self.agent.run(conversation_id, profile=profile, choice=choice, stop=flag):
+                yield event
+        finally:
+            self.runs.end(conversation_id, flag)
+
+    def close(self) -> None:
+        self.db.dispose()

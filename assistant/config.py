@@ -82,6 +82,18 @@ class Settings(BaseSettings):
     context_max_tokens: int = Field(default=32000, ge=256)
     max_message_chars: int = Field(default=16000, ge=1)
 
+    # Reminder delivery.
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_max_attempts: int = Field(default=4, ge=1, le=10)
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_from: str = "lingxi@localhost"
+    notify_email: str | None = None
+
     # Storage and serving.
     data_dir: Path = Path("./data")
     database_url: str | None = None
@@ -103,6 +115,13 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_http(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value or None
 
     @property
     def db_url(self) -> str:

@@ -25,6 +25,7 @@ from assistant import conversations as convs
 from assistant.agent import InputError
 from assistant.services import Lingxi
 from ui.chat_render import (
+    Step,
     conversation_choices,
     default_prefs,
     fold,
@@ -46,7 +47,7 @@ def lang_of(request: gr.Request | None) -> str:
     return pick_lang(headers.get("accept-language")) if headers else DEFAULT_LANG
 
 
-class _Handlers:
+class ChatHandlers:
     """The event handlers, bound to one ``Lingxi``; outputs are documented in ``build_ui``."""
 
     def __init__(self, lingxi: Lingxi, i18n: gr.I18n):
@@ -145,11 +146,15 @@ class _Handlers:
             pass
         return (*self.view(None, lang), *self.sidebar(search, None, lang))
 
-    def set_prefs(self, base_url: str, model: str, temperature: float, prefs: dict, request: gr.Request) -> dict:
-        if base_url and not valid_base_url(base_url):
-            gr.Warning(text(lang_of(request), "bad_base_url"))
+    def set_prefs(self, base_url: str, model: str, temperature: float, prefs: dict) -> dict:
+        # Runs on every keystroke: a half-typed URL keeps the last valid one.
+        if not valid_base_url(base_url or ""):
             base_url = prefs.get("base_url", "")
-        return {"base_url": (base_url or "").strip(), "model": (model or "").strip(), "temperature": temperature}
+        return {"base_url": base_url.strip(), "model": (model or "").strip(), "temperature": temperature}
+
+    def check_base_url(self, base_url: str, request: gr.Request) -> None:
+        if not valid_base_url(base_url or ""):
+            gr.Warning(text(lang_of(request), "bad_base_url"))
 
     async def send(self, message: str, cid: str | None, prefs: dict, search: str, request: gr.Request):
         lang = lang_of(request)
@@ -172,12 +177,16 @@ class _Handlers:
 
     async def retry(self, cid: str | None, prefs: dict, search: str, request: gr.Request):
         lang = lang_of(request)
-        try:
-            if cid and self.lingxi.runs.active(cid):
-                raise InputError("nothing_to_retry")
-            await asyncio.to_thread(self.lingxi.agent.start, message=None, conversation_id=cid, profile=PROFILE)
-        except InputError as exc:
-            gr.Warning(translate_error(exc.code, str(exc), lang))
+        problem = text(lang, "busy") if cid and self.lingxi.runs.active(cid) else None
+        if not cid:  # an empty chat: the agent would say "no such conversation"
+            problem = text(lang, "error.agent.nothing_to_retry")
+        if problem is None:
+            try:
+                await asyncio.to_thread(self.lingxi.agent.start, message=None, conversation_id=cid, profile=PROFILE)
+            except InputError as exc:
+                problem = translate_error(exc.code, str(exc), lang)
+        if problem is not None:
+            gr.Warning(problem)
             yield (gr.skip(),) * 9
             return
         async for update in self._stream(cid, prefs, search, lang):
@@ -194,7 +203,7 @@ class _Handlers:
         usage = self._usage(totals, lang)
         sidebar = await asyncio.to_thread(self.sidebar, search, cid, lang, interactive=False)
         yield (render(history, lang), cid, usage, title, *sidebar)
-        turn: list = []
+        turn: list[Step] = []
         choice = model_choice(prefs, self.lingxi.settings)
         async for event in self.lingxi.reply(cid, profile=PROFILE, choice=choice):
             fold(turn, event)
@@ -225,14 +234,14 @@ def build_ui(lingxi: Lingxi) -> gr.Blocks:
     """The chat page for ``lingxi``, queued with ``settings.ui_concurrency`` workers per event."""
     settings = lingxi.settings
     i18n = make_i18n()
-    h = _Handlers(lingxi, i18n)
+    h = ChatHandlers(lingxi, i18n)
     with gr.Blocks(title="Lingxi 灵犀") as blocks:
         cid = gr.State(None)
         prefs = gr.State(default_prefs(settings))  # per browser session, in server memory
         armed = gr.State(None)  # the conversation the delete button was armed for
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=240):
-                new_btn = gr.Button(i18n("new_chat"), variant="primary")
+                new_btn = gr.Button(i18n("new_chat"), variant="primary", elem_id="lingxi-new")
                 search = gr.Textbox(label=i18n("search"), placeholder=i18n("search_placeholder"), max_lines=1)
                 convo_list = gr.Radio(label=i18n("conversations"), choices=[], elem_id="lingxi-conversations")
                 title_box = gr.Textbox(label=i18n("title"), max_lines=1)
@@ -284,6 +293,7 @@ def build_ui(lingxi: Lingxi) -> gr.Blocks:
         delete_btn.click(h.delete, [cid, armed, search], [*view, *sidebar])
         gr.on([base_url.change, model.change, temperature.change], h.set_prefs,
               [base_url, model, temperature, prefs], prefs, show_progress="hidden")
+        gr.on([base_url.blur, base_url.submit], h.check_base_url, [base_url], None, show_progress="hidden")
 
     # Gradio runs one call per event at a time unless told otherwise, which
     # would make every user wait for every other user's reply.

@@ -5,8 +5,10 @@ No browser here; ``test_chat_browser.py`` drives the real page.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import string
+from types import SimpleNamespace
 
 import gradio as gr
 import pytest
@@ -17,6 +19,7 @@ from assistant.config import Settings
 from assistant.conversations import Usage
 from assistant.providers import MESSAGES, ProviderError
 from assistant.streaming import Event
+from tests.fakes.openai_server import Reply
 from ui.chat_render import (
     Step,
     conversation_choices,
@@ -46,7 +49,8 @@ def stored(role: str, content: str = "", **extra) -> dict:
 TOOL_TURN = [
     stored("user", "现在几点？"),
     stored("assistant", "", reasoning_content="Need the clock.", tool_calls=[
-        {"id": "c1", "type": "function", "function": {"name": "current_time", "arguments": '{"timezone": "Asia/Shanghai"}'}}
+        {"id": "c1", "type": "function",
+         "function": {"name": "current_time", "arguments": '{"timezone": "Asia/Shanghai"}'}}
     ]),
     stored("tool", '{"iso": "2025-01-01T15:00:00+08:00"}', tool_call_id="c1", name="current_time"),
     stored("assistant", "现在是**下午三点**。"),
@@ -197,7 +201,9 @@ def test_retry_notice_lasts_until_the_provider_answers():
 )
 def test_error_event_is_translated_and_points_at_retry(lang, expected):
     err = ProviderError("auth", "bad key", status=401)
-    steps = stream(Event("delta", {"text": "part"}), Event("error", {"code": err.code, "message": str(err), "status": 401}))
+    steps = stream(
+        Event("delta", {"text": "part"}), Event("error", {"code": err.code, "message": str(err), "status": 401})
+    )
     out = render(steps, lang)
     assert out[0]["content"] == "part"
     assert expected in out[1]["content"]
@@ -341,6 +347,8 @@ def test_model_choice_keeps_the_key_on_the_server_and_on_its_provider(tmp_path):
 # --- The Blocks themselves ----------------------------------------------------------------------
 
 
+# Gradio makes (and drops) event loops of its own when Blocks are built outside one.
+@pytest.mark.filterwarnings("ignore:unclosed event loop:ResourceWarning")
 def test_build_ui_sets_concurrency_and_never_ships_the_key(lingxi):
     from ui.chat import build_ui
 
@@ -350,3 +358,30 @@ def test_build_ui_sets_concurrency_and_never_ships_the_key(lingxi):
     assert lingxi.settings.llm_api_key.get_secret_value() not in config
     chatbot = next(b for b in blocks.blocks.values() if isinstance(b, gr.Chatbot))
     assert chatbot.sanitize_html is True and chatbot.allow_tags is False
+
+
+# --- The handlers, called directly (no browser) ---------------------------------------------------
+
+
+async def collect(updates) -> list[tuple]:
+    return [u async for u in updates]
+
+
+def test_provider_error_keeps_the_message_and_retry_answers_it(lingxi, fake_llm):
+    from ui.chat import ChatHandlers
+
+    h = ChatHandlers(lingxi, make_i18n())
+    prefs = default_prefs(lingxi.settings)
+    zh = SimpleNamespace(headers={"accept-language": "zh-CN,zh;q=0.9"})
+    fake_llm.queue(Reply.error(402, "Insufficient Balance"))
+    updates = asyncio.run(collect(h.send("你好", None, prefs, "", zh)))
+    box, chat, cid = updates[0][0], updates[-1][1], updates[0][2]
+    assert box == "" and cid
+    assert chat[0] == {"role": "user", "content": "你好"}
+    assert "模型服务商账户余额不足（402）" in chat[-1]["content"] and "重试" in chat[-1]["content"]
+
+    fake_llm.queue(Reply.text("你好！有什么可以帮你？"))
+    updates = asyncio.run(collect(h.retry(cid, prefs, "", zh)))
+    chat = updates[-1][0]
+    assert [m["content"] for m in chat] == ["你好", "你好！有什么可以帮你？"]  # asked once, answered once
+    assert "输入" in updates[-1][2]  # the usage line, updated from the usage event

@@ -2,6 +2,8 @@
 
     python app.py serve      # migrate, then serve the UI and API (default)
     python app.py migrate    # apply database migrations and exit
+    python app.py when TEXT  # resolve a time expression (zh/en)
+    python app.py bench reminders
 
 Configuration comes from the environment and ``.env`` (see README). A bad
 setting ends the program with one clear line, not a traceback.
@@ -35,6 +37,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     lingxi = Lingxi.create(settings)
+    lingxi.scheduler.start()
     if settings.llm_provider == "openai" and not settings.llm_api_key:
         log.warning("no API key set (LINGXI_LLM_API_KEY or DEEPSEEK_API_KEY): replies will fail until one is")
     print(f"Lingxi is serving on http://{host}:{port}  (model {settings.llm_model} at {settings.llm_base_url})")
@@ -45,6 +48,58 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_when(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from tools.timeparse import when_result
+
+    def now_of(text: str | None, tz: str):
+        if not text:
+            return None
+        now = datetime.fromisoformat(text)
+        return now if now.tzinfo else now.replace(tzinfo=ZoneInfo(tz))
+
+    if args.jsonl:
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                tz = item.get("tz") or settings.timezone
+                out = when_result(item["text"], now=now_of(item.get("now"), tz), tz=tz)
+            except (ValueError, KeyError, TypeError) as exc:
+                out = {"when": None, "rrule": None, "error": f"bad input line: {exc}"}
+            print(json.dumps(out, ensure_ascii=False), flush=True)
+        return 0
+    if not args.text:
+        print("lingxi: when needs TEXT (or --jsonl)", file=sys.stderr)
+        return 2
+    tz = args.tz or settings.timezone
+    try:
+        now = now_of(args.now, tz)
+    except (ValueError, KeyError):
+        print(f"lingxi: --now must be ISO-8601 and --tz an IANA zone, got {args.now!r} and {tz!r}", file=sys.stderr)
+        return 2
+    out = when_result(args.text, now=now, tz=tz)
+    if out["error"]:
+        print(f"cannot resolve {args.text!r}: {out['error']}", file=sys.stderr)
+        return 1
+    if out["rrule"]:
+        print(f"RRULE:{out['rrule']}")
+        print(f"first: {out['when']}")
+    else:
+        print(out["when"])
+    return 0
+
+
+def cmd_bench(_settings: Settings, args: argparse.Namespace) -> int:
+    from assistant import bench_reminders
+
+    return bench_reminders.run(count=args.count, window=args.window, poll=args.poll, as_json=args.json)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="app.py", description="Lingxi (灵犀) AI assistant")
     sub = parser.add_subparsers(dest="command")
@@ -53,6 +108,19 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, help="port (default LINGXI_PORT)")
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    when = sub.add_parser("when", help="resolve a time expression (zh/en) to ISO-8601 or an RRULE")
+    when.add_argument("text", nargs="?", help='e.g. "明天下午三点半" or "every weekday at 8am"')
+    when.add_argument("--now", help="ISO-8601 moment to resolve against (default: now)")
+    when.add_argument("--tz", help="IANA time zone (default LINGXI_TIMEZONE)")
+    when.add_argument("--jsonl", action="store_true", help='read {"text","now","tz"} lines from stdin')
+    when.set_defaults(func=cmd_when)
+    bench = sub.add_parser("bench", help="benchmarks")
+    bench.add_argument("target", choices=["reminders"])
+    bench.add_argument("--count", type=int, default=10_000)
+    bench.add_argument("--window", type=float, default=60.0, help="seconds over which reminders fall due")
+    bench.add_argument("--poll", type=float, default=1.0, help="scheduler sweep interval in seconds")
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(func=cmd_bench)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         args = parser.parse_args(["serve", *(argv or [])])

@@ -234,7 +234,9 @@ class Agent:
         self, calls: list[dict[str, Any]], conversation_id: str, profile: str, seen: set[tuple[str, str]]
     ) -> list[tuple[dict[str, Any], ToolResult, bool]]:
         """Execute a step's calls concurrently; results are stored in call order."""
-        context = ToolContext(settings=self.settings, db=self.db, profile=profile, conversation_id=conversation_id)
+        context = ToolContext(
+            settings=self.settings, db=self.db, profile=profile, conversation_id=conversation_id, clock=self.clock
+        )
 
         async def one(call: dict[str, Any]) -> tuple[ToolResult, bool]:
             signature = call_signature(call)

@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     smtp_from: str = "lingxi@localhost"
     notify_email: str | None = None
 
+    reminder_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+
     # Storage and serving.
     data_dir: Path = Path("./data")
     database_url: str | None = None

@@ -1,4 +1,4 @@
-"""ORM models: conversations and their messages.
+"""ORM models: conversations and messages; events, reminders, deliveries and the inbox.
 
 A conversation belongs to one agent profile and carries running totals of
 token usage and cost. A message stores exactly what the chat-completions
@@ -12,8 +12,33 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator):
+    """A zone-aware datetime stored as UTC on every backend.
+
+    SQLite has no time zone type: it would hand back naive values, and compare
+    strings. Storing UTC everywhere keeps comparisons right and reads aware.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: Lingxi stores zone-aware times only")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 def utcnow() -> datetime:
@@ -42,8 +67,8 @@ class Conversation(UsageMixin, Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     title: Mapped[str] = mapped_column(String(200), default="")
     profile: Mapped[str] = mapped_column(String(32), default="owner")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="conversation",
@@ -72,6 +97,100 @@ class Message(UsageMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default="complete")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     model: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class Event(Base):
+    """A calendar entry. Times are stored in UTC; ``timezone`` is the zone it was planned in,
+    which an RRULE is expanded in (so "every Monday 9:00" stays 9:00 across DST)."""
+
+    __tablename__ = "events"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    title: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    all_day: Mapped[bool] = mapped_column(Boolean, default=False)
+    location: Mapped[str] = mapped_column(String(300), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    rrule: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Reminder(Base):
+    """Something to tell the owner at ``due_at``, the next occurrence still to deliver.
+
+    The table is the source of truth; scheduler jobs only carry ids. ``claimed_by`` and
+    ``claimed_until`` are a short lease taken atomically before delivering, so two processes
+    on one database never deliver the same occurrence twice.
+    """
+
+    __tablename__ = "reminders"
+    __table_args__ = (Index("ix_reminders_status_due", "status", "due_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    text: Mapped[str] = mapped_column(Text)
+    timezone: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Recurring reminders: the RRULE is expanded from dtstart in local wall time.
+    rrule: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    dtstart: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    event_id: Mapped[str | None] = mapped_column(
+        ForeignKey("events.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    lead_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    channels: Mapped[list] = mapped_column(JSON, default=lambda: ["inapp"])
+    webhook_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    email_to: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # scheduled | sent | late | failed | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    fire_count: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    attempts: Mapped[list[DeliveryAttempt]] = relationship(
+        back_populates="reminder", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="DeliveryAttempt.id",
+    )
+
+
+class DeliveryAttempt(Base):
+    """One try at one channel for one occurrence of a reminder."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reminder_id: Mapped[str] = mapped_column(ForeignKey("reminders.id", ondelete="CASCADE"), index=True)
+    occurrence_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    channel: Mapped[str] = mapped_column(String(16))
+    number: Mapped[int] = mapped_column(Integer, default=1)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    reminder: Mapped[Reminder] = relationship(back_populates="attempts")
+
+
+class Notification(Base):
+    """The in-app inbox: one row per delivered occurrence, unread until read_at is set."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reminder_id: Mapped[str | None] = mapped_column(
+        ForeignKey("reminders.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    text: Mapped[str] = mapped_column(Text)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -16,7 +16,9 @@ from assistant.agent import Agent
 from assistant.config import Settings
 from assistant.context import TokenCounter
 from assistant.db import Database
+from assistant.firing import Firer
 from assistant.providers import ModelChoice
+from assistant.scheduler import ReminderScheduler
 from assistant.streaming import Event
 from tools import default_registry
 from tools.registry import Registry
@@ -61,6 +63,8 @@ class Lingxi:
     counter: TokenCounter
     agent: Agent
     runs: RunManager
+    firer: Firer
+    scheduler: ReminderScheduler
 
     @classmethod
     def create(cls, settings: Settings, *, migrate: bool = True) -> Lingxi:
@@ -71,7 +75,11 @@ class Lingxi:
         registry = default_registry()
         counter = TokenCounter()
         agent = Agent(settings=settings, db=db, registry=registry, counter=counter)
-        return cls(settings=settings, db=db, registry=registry, counter=counter, agent=agent, runs=RunManager())
+        firer = Firer(settings=settings, db=db)
+        return cls(
+            settings=settings, db=db, registry=registry, counter=counter, agent=agent, runs=RunManager(),
+            firer=firer, scheduler=ReminderScheduler(firer, poll_seconds=settings.reminder_poll_seconds),
+        )
 
     async def reply(
         self, conversation_id: str, *, profile: str, choice: ModelChoice | None = None
@@ -85,4 +93,5 @@ class Lingxi:
             self.runs.end(conversation_id, flag)
 
     def close(self) -> None:
+        self.scheduler.shutdown()
         self.db.dispose()

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from assistant.api import router
+from assistant.schedule_api import router as schedule_router
 from assistant.services import Lingxi
 
 
@@ -18,6 +19,7 @@ def create_app(lingxi: Lingxi) -> FastAPI:
     app = FastAPI(title="Lingxi", docs_url="/api/docs", openapi_url="/api/openapi.json")
     app.state.lingxi = lingxi
     app.include_router(router)
+    app.include_router(schedule_router)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

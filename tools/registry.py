@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, get_type_hints
 
@@ -28,7 +29,20 @@ from assistant.db import Database
 PROFILES: Mapping[str, frozenset[str]] = MappingProxyType(
     {
         # The owner may use every tool; new owner tools are added here by name.
-        "owner": frozenset({"current_time", "search_conversations"}),
+        "owner": frozenset(
+            {
+                "current_time",
+                "search_conversations",
+                "create_event",
+                "list_events",
+                "update_event",
+                "delete_event",
+                "create_reminder",
+                "list_reminders",
+                "update_reminder",
+                "cancel_reminder",
+            }
+        ),
         # Customers on the widget: knowledge base and tickets only (added by later features).
         "customer_service": frozenset({"current_time"}),
     }
@@ -43,6 +57,11 @@ class ToolContext:
     db: Database
     profile: str
     conversation_id: str | None = None
+    clock: Callable[[], datetime] | None = None
+
+    def now(self) -> datetime:
+        """The current moment, zone-aware, in the owner's zone."""
+        return self.clock() if self.clock else datetime.now(self.settings.tz)
 
 
 @dataclass

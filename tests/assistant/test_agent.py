@@ -318,7 +318,8 @@ def test_system_prompt_carries_date_time_and_zone(lingxi, fake_llm):
 
 
 def test_history_is_trimmed_to_the_token_budget(lingxi, fake_llm, with_settings):
-    small = with_settings(lingxi, context_max_tokens=400)
+    schema_tokens = lingxi.counter.count_tools(lingxi.registry.schemas("owner"))
+    small = with_settings(lingxi, context_max_tokens=schema_tokens + 400)
     with small.db.session() as session:
         conv = convs.create(session=session)
         for i in range(30):

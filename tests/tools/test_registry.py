@@ -233,12 +233,14 @@ def test_unknown_profile_raises(registry, owner):
 
 def test_default_registry_profiles():
     reg = default_registry()
-    assert set(reg.tools) == {"current_time", "search_conversations"}
+    owner_only = {"search_conversations", "create_event", "list_events", "update_event", "delete_event",
+                  "create_reminder", "list_reminders", "update_reminder", "cancel_reminder"}
+    assert set(reg.tools) == {"current_time"} | owner_only
     owner_names = {s["function"]["name"] for s in reg.schemas("owner")}
     cs_names = {s["function"]["name"] for s in reg.schemas("customer_service")}
-    assert owner_names == {"current_time", "search_conversations"}
+    assert owner_names == {"current_time"} | owner_only
     assert cs_names == {"current_time"}
-    assert "search_conversations" not in cs_names  # owner-only
+    assert not owner_only & cs_names  # the widget's profile never sees calendar, reminders or history
     assert PROFILES["customer_service"] <= PROFILES["owner"]
     with pytest.raises(KeyError):
         reg.schemas("nobody")

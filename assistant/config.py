@@ -96,6 +96,17 @@ class Settings(BaseSettings):
 
     reminder_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 
+    # Knowledge base (RAG).
+    chroma_url: str | None = Field(default=None, description="http://host:port of a Chroma server; default embedded")
+    embedding_provider: Literal["e5", "openai"] = "e5"
+    embedding_model: str = "multilingual-e5-small"
+    embedding_base_url: str | None = None
+    embedding_api_key: SecretStr | None = None
+    kb_chunk_tokens: int = Field(default=300, ge=32, le=2000)
+    kb_chunk_overlap: int = Field(default=50, ge=0, le=500)
+    kb_max_file_mb: float = Field(default=20.0, gt=0)
+    kb_relevance_threshold: float = Field(default=0.82, ge=0, le=1)
+
     # Storage and serving.
     data_dir: Path = Path("./data")
     database_url: str | None = None

@@ -214,4 +214,6 @@ def to_ics(events: list[Event], *, now: datetime | None = None) -> bytes:
         if event.rrule:
             v.add("rrule", vRecur.from_ical(event.rrule))
         cal.add_component(v)
+    # RFC 5545 wants a VTIMEZONE for every TZID used; Outlook misreads times without one.
+    cal.add_missing_timezones()
     return cal.to_ical()

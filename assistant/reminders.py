@@ -56,6 +56,15 @@ def check_channels(channels: list[str], *, webhook_url: str | None, email_to: st
     return channels
 
 
+def check_text(text: str | None) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise ScheduleError("a reminder needs some text")
+    if len(text) > MAX_TEXT:
+        raise ScheduleError(f"the reminder text is too long ({len(text)} characters, at most {MAX_TEXT})")
+    return text
+
+
 def first_due(*, due_at: datetime | None, rrule: str | None, tz: str, now: datetime) -> tuple[datetime, datetime | None, str | None]:
     """(due_at, dtstart, normalised rrule) for a new or changed reminder; rejects past and never-occurring times."""
     zinfo = zone(tz)
@@ -93,11 +102,7 @@ def create(
     email_to: str | None = None,
     now: datetime | None = None,
 ) -> Reminder:
-    text = (text or "").strip()
-    if not text:
-        raise ScheduleError("a reminder needs some text")
-    if len(text) > MAX_TEXT:
-        raise ScheduleError(f"the reminder text is too long ({len(text)} characters, at most {MAX_TEXT})")
+    text = check_text(text)
     if lead_minutes < 0 or lead_minutes > 60 * 24 * 30:
         raise ScheduleError("lead time must be between 0 minutes and 30 days")
     now = now or utcnow()
@@ -145,10 +150,7 @@ def change(
         raise ScheduleError("this reminder is cancelled; create a new one")
     now = now or utcnow()
     if "text" in changes:
-        text = (changes["text"] or "").strip()
-        if not text:
-            raise ScheduleError("a reminder needs some text")
-        reminder.text = text[:MAX_TEXT]
+        reminder.text = check_text(changes["text"])
     if {"channels", "webhook_url", "email_to"} & changes.keys():
         webhook = changes.get("webhook_url", reminder.webhook_url)
         email = changes.get("email_to", reminder.email_to)

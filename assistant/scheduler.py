@@ -59,7 +59,7 @@ class ReminderScheduler:
             log.exception("reminder sweep failed")
             return
         if fired:
-            log.info("delivered %d reminder occurrence(s)", fired)
+            log.debug("delivered %d reminder occurrence(s)", fired)
 
     def shutdown(self) -> None:
         if self._scheduler is not None and self._scheduler.running:

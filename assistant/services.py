@@ -20,7 +20,7 @@ from assistant.firing import Firer
 from assistant.providers import ModelChoice
 from assistant.scheduler import ReminderScheduler
 from assistant.streaming import Event
-from tools import default_registry
+from tools.builtin import default_registry
 from tools.registry import Registry
 
 

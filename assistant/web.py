@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from assistant.api import router
+from assistant.schedule_api import install_error_handlers
 from assistant.schedule_api import router as schedule_router
 from assistant.services import Lingxi
 
@@ -20,6 +21,7 @@ def create_app(lingxi: Lingxi) -> FastAPI:
     app.state.lingxi = lingxi
     app.include_router(router)
     app.include_router(schedule_router)
+    install_error_handlers(app)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

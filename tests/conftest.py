@@ -26,7 +26,8 @@ POSTGRES_ENV = "LINGXI_TEST_POSTGRES_URL"
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path, monkeypatch):
     for key in list(os.environ):
-        if key.startswith("LINGXI_") and key != POSTGRES_ENV or key == "DEEPSEEK_API_KEY":
+        # LINGXI_TEST_* name the throwaway servers .ci/run started; they are not app settings.
+        if key.startswith("LINGXI_") and not key.startswith("LINGXI_TEST_") or key == "DEEPSEEK_API_KEY":
             monkeypatch.delenv(key)
     monkeypatch.setenv("LINGXI_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)

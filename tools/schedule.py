@@ -29,6 +29,14 @@ def resolve_time(text: str, context: ToolContext, *, allow_past: bool = False) -
         raise NeedsUser(str(exc)) from None
 
 
+def _event_result(event, clashes) -> dict:
+    result = {"ok": True, "event": events.as_dict(event)}
+    if clashes:
+        result["warning"] = "overlaps other events; tell the user"
+        result["overlaps"] = [{"id": e.id, "title": e.title, "starts_at": s.isoformat()} for e, s in clashes]
+    return result
+
+
 def ask_user(question: str) -> dict:
     return {"ok": False, "ask_user": question, "instruction": "Ask the user this question; do not guess."}
 
@@ -62,11 +70,7 @@ def create_event(
             session=session, title=title, starts_at=when.when, ends_at=ends, all_day=all_day or when.all_day,
             location=location, notes=notes, rrule=when.rrule, tz=context.settings.timezone,
         )
-        result = {"ok": True, "event": events.as_dict(event)}
-        if clashes:
-            result["warning"] = "overlaps other events; tell the user"
-            result["overlaps"] = [{"id": e.id, "title": e.title, "starts_at": s.isoformat()} for e, s in clashes]
-        return result
+        return _event_result(event, clashes)
 
 
 def list_events(context: ToolContext, start: str | None = None, end: str | None = None) -> dict:
@@ -129,11 +133,7 @@ def update_event(
         return ask_user(str(exc))
     with context.db.session() as session:
         event, clashes = events.change(event_id, session=session, now=context.now(), **changes)
-        result = {"ok": True, "event": events.as_dict(event)}
-        if clashes:
-            result["warning"] = "overlaps other events; tell the user"
-            result["overlaps"] = [{"id": e.id, "title": e.title, "starts_at": s.isoformat()} for e, s in clashes]
-        return result
+        return _event_result(event, clashes)
 
 
 def delete_event(context: ToolContext, event_id: str) -> dict:

@@ -36,15 +36,12 @@ from ui.chat_render import (
     usage_text,
     valid_base_url,
 )
-from ui.i18n import DEFAULT_LANG, make_i18n, pick_lang, text, translate_error
+from ui.i18n import lang_of, make_i18n, text, translate_error
+from ui.inbox import build_inbox
+from ui.schedule import build_schedule_tabs
 
 PROFILE = "owner"
 STOP_WAIT_S = 5.0  # how long "stop" waits for the cancelled reply to be saved
-
-
-def lang_of(request: gr.Request | None) -> str:
-    headers = getattr(request, "headers", None) or {}
-    return pick_lang(headers.get("accept-language")) if headers else DEFAULT_LANG
 
 
 class ChatHandlers:
@@ -223,7 +220,6 @@ class ChatHandlers:
 
     async def after_stop(self, cid: str | None, search: str, request: gr.Request) -> tuple:
         """Reload from storage once the stopped reply was saved, so what was kept is shown."""
-        lang = lang_of(request)
         deadline = asyncio.get_running_loop().time() + STOP_WAIT_S
         while cid and self.lingxi.runs.active(cid) and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
@@ -239,38 +235,45 @@ def build_ui(lingxi: Lingxi) -> gr.Blocks:
         cid = gr.State(None)
         prefs = gr.State(default_prefs(settings))  # per browser session, in server memory
         armed = gr.State(None)  # the conversation the delete button was armed for
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=240):
-                new_btn = gr.Button(i18n("new_chat"), variant="primary", elem_id="lingxi-new")
-                search = gr.Textbox(label=i18n("search"), placeholder=i18n("search_placeholder"), max_lines=1)
-                convo_list = gr.Radio(label=i18n("conversations"), choices=[], elem_id="lingxi-conversations")
-                title_box = gr.Textbox(label=i18n("title"), max_lines=1)
-                with gr.Row():
-                    rename_btn = gr.Button(i18n("rename"), size="sm")
-                    delete_btn = gr.Button(i18n("delete"), size="sm", elem_id="lingxi-delete")
-            with gr.Column(scale=4):
-                chatbot = gr.Chatbot(
-                    label=i18n("chat"), height="62vh", elem_id="lingxi-chat",
-                    # No raw HTML from the model or the user: sanitized, no custom tags.
-                    sanitize_html=True, allow_tags=False, render_markdown=True, feedback_options=None,
-                    buttons=["copy", "copy_all"],
-                )
-                usage = gr.Markdown(elem_id="lingxi-usage")
-                with gr.Row():
-                    box = gr.Textbox(
-                        show_label=False, placeholder=i18n("message_placeholder"), lines=1, max_lines=8,
-                        scale=6, elem_id="lingxi-input",
-                    )
-                    send_btn = gr.Button(i18n("send"), variant="primary", scale=1, min_width=80, elem_id="lingxi-send")
-                    stop_btn = gr.Button(i18n("stop"), variant="stop", scale=1, min_width=80, elem_id="lingxi-stop")
-                    retry_btn = gr.Button(i18n("retry"), scale=1, min_width=80, elem_id="lingxi-retry")
-                with gr.Accordion(i18n("settings"), open=False):
-                    base_url = gr.Textbox(label=i18n("base_url"), info=i18n("base_url_info"),
-                                          value=settings.llm_base_url, max_lines=1)
-                    model = gr.Dropdown(label=i18n("model"), info=i18n("model_info"), choices=model_options(settings),
-                                        value=settings.llm_model, allow_custom_value=True)
-                    temperature = gr.Slider(0.0, 2.0, value=settings.llm_temperature, step=0.05,
-                                            label=i18n("temperature"), info=i18n("temperature_info"))
+        build_inbox(lingxi, blocks, i18n)  # above the tabs: the badge shows on every tab
+        with gr.Tabs():
+            with gr.Tab(i18n("tab_chat"), elem_id="lingxi-tab-chat"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=1, min_width=240):
+                        new_btn = gr.Button(i18n("new_chat"), variant="primary", elem_id="lingxi-new")
+                        search = gr.Textbox(label=i18n("search"), placeholder=i18n("search_placeholder"), max_lines=1)
+                        convo_list = gr.Radio(label=i18n("conversations"), choices=[], elem_id="lingxi-conversations")
+                        title_box = gr.Textbox(label=i18n("title"), max_lines=1)
+                        with gr.Row():
+                            rename_btn = gr.Button(i18n("rename"), size="sm")
+                            delete_btn = gr.Button(i18n("delete"), size="sm", elem_id="lingxi-delete")
+                    with gr.Column(scale=4):
+                        chatbot = gr.Chatbot(
+                            label=i18n("chat"), height="62vh", elem_id="lingxi-chat",
+                            # No raw HTML from the model or the user: sanitized, no custom tags.
+                            sanitize_html=True, allow_tags=False, render_markdown=True, feedback_options=None,
+                            buttons=["copy", "copy_all"],
+                        )
+                        usage = gr.Markdown(elem_id="lingxi-usage")
+                        with gr.Row():
+                            box = gr.Textbox(
+                                show_label=False, placeholder=i18n("message_placeholder"), lines=1, max_lines=8,
+                                scale=6, elem_id="lingxi-input",
+                            )
+                            send_btn = gr.Button(i18n("send"), variant="primary", scale=1, min_width=80,
+                                                 elem_id="lingxi-send")
+                            stop_btn = gr.Button(i18n("stop"), variant="stop", scale=1, min_width=80,
+                                                 elem_id="lingxi-stop")
+                            retry_btn = gr.Button(i18n("retry"), scale=1, min_width=80, elem_id="lingxi-retry")
+                        with gr.Accordion(i18n("settings"), open=False):
+                            base_url = gr.Textbox(label=i18n("base_url"), info=i18n("base_url_info"),
+                                                  value=settings.llm_base_url, max_lines=1)
+                            model = gr.Dropdown(label=i18n("model"), info=i18n("model_info"),
+                                                choices=model_options(settings), value=settings.llm_model,
+                                                allow_custom_value=True)
+                            temperature = gr.Slider(0.0, 2.0, value=settings.llm_temperature, step=0.05,
+                                                    label=i18n("temperature"), info=i18n("temperature_info"))
+            build_schedule_tabs(lingxi, blocks, i18n)
 
         view = [chatbot, cid, usage, title_box]
         sidebar = [convo_list, new_btn, rename_btn, delete_btn, armed]

@@ -343,3 +343,35 @@ def test_missing_key_is_explained(lingxi, fake_llm, with_settings):
     _, events = collect(keyless, "hi")
     error = of_type(events, "error")[0]
     assert error["code"] == "no_key" and "LINGXI_LLM_API_KEY" in error["message"]
+
+
+def test_reminder_set_through_the_agent_is_stored(lingxi, fake_llm):
+    from assistant import reminders
+
+    lingxi.agent.clock = lambda: datetime(2026, 11, 22, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    fake_llm.queue(
+        Reply.tool_calls([ToolCall("create_reminder", {"text": "给王总回电话", "when": "明天下午三点"})]),
+        Reply.text("好的，明天下午三点提醒您给王总回电话。"),
+    )
+    _, events = collect(lingxi, "明天下午三点提醒我给王总回电话")
+    result = json.loads(of_type(events, "tool_result")[0]["content"])
+    assert result["ok"] and result["reminder"]["due_at"] == "2026-11-23T15:00:00+08:00"
+    with lingxi.db.session() as session:
+        [stored_reminder] = reminders.list_all(session=session)
+        assert stored_reminder.text == "给王总回电话" and stored_reminder.status == "scheduled"
+
+
+def test_ambiguous_time_goes_back_as_a_question(lingxi, fake_llm):
+    from assistant import reminders
+
+    lingxi.agent.clock = lambda: datetime(2026, 11, 22, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    fake_llm.queue(
+        Reply.tool_calls([ToolCall("create_reminder", {"text": "开会", "when": "三点"})]),
+        Reply.text("请问是凌晨三点还是下午三点？"),
+    )
+    _, events = collect(lingxi, "三点提醒我开会")
+    result = json.loads(of_type(events, "tool_result")[0]["content"])
+    assert result["ok"] is False and "三点" in result["ask_user"]
+    assert "ask_user" in fake_llm.requests[1].body["messages"][-1]["content"]
+    with lingxi.db.session() as session:
+        assert reminders.list_all(session=session) == []

@@ -9,7 +9,7 @@ import pytest
 
 from assistant.config import Settings
 from assistant.db import Database
-from tools import default_registry
+from tools.builtin import default_registry
 from tools.registry import PROFILES, Registry, ToolContext, ToolResult, make_tool, parse_docstring
 
 

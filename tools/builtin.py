@@ -1,0 +1,28 @@
+"""The built-in tools, registered in one place.
+
+``default_registry()`` registers every built-in tool; which profile may call
+which is decided by the allow-lists in ``tools.registry``.
+"""
+
+from tools import clock, history, reminders, schedule
+from tools.registry import Registry
+
+BUILTIN = (
+    clock.current_time,
+    history.search_conversations,
+    schedule.create_event,
+    schedule.list_events,
+    schedule.update_event,
+    schedule.delete_event,
+    reminders.create_reminder,
+    reminders.list_reminders,
+    reminders.update_reminder,
+    reminders.cancel_reminder,
+)
+
+
+def default_registry() -> Registry:
+    registry = Registry()
+    for fn in BUILTIN:
+        registry.register(fn)
+    return registry

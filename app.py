@@ -4,6 +4,7 @@
     python app.py migrate    # apply database migrations and exit
     python app.py when TEXT  # resolve a time expression (zh/en)
     python app.py bench reminders
+    python app.py kb ingest|list|delete|search|reindex|eval ...
 
 Configuration comes from the environment and ``.env`` (see README). A bad
 setting ends the program with one clear line, not a traceback.
@@ -37,6 +38,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     lingxi = Lingxi.create(settings)
+    if stuck := lingxi.kb.recover_interrupted():
+        log.warning("%d knowledge-base file(s) were mid-indexing when the app stopped; marked as errors", stuck)
     lingxi.scheduler.start()
     if settings.llm_provider == "openai" and not settings.llm_api_key:
         log.warning("no API key set (LINGXI_LLM_API_KEY or DEEPSEEK_API_KEY): replies will fail until one is")
@@ -121,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--poll", type=float, default=1.0, help="scheduler sweep interval in seconds")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=cmd_bench)
+    from rag import cli as kb_cli
+
+    kb_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         args = parser.parse_args(["serve", *(argv or [])])

@@ -26,7 +26,15 @@ from assistant.config import Settings
 from assistant.context import TokenCounter, trim
 from assistant.db import Database
 from assistant.prompts import system_prompt
-from assistant.providers import ModelChoice, ProviderError, classify, default_choice, make_client, with_retries
+from assistant.providers import (
+    ModelChoice,
+    ProviderError,
+    classify,
+    default_choice,
+    make_client,
+    missing_key,
+    with_retries,
+)
 from assistant.streaming import Event, StepReader
 from tools.registry import Registry, ToolContext, ToolResult
 
@@ -60,6 +68,19 @@ def call_signature(call: dict[str, Any]) -> tuple[str, str]:
     return call["function"]["name"], args
 
 
+def citations_of(result: ToolResult) -> list[dict[str, Any]]:
+    """The numbered passages a tool returned (knowledge search), as the UI shows them."""
+    if not result.ok:
+        return []
+    try:
+        payload = json.loads(result.content)
+    except json.JSONDecodeError:
+        return []
+    passages = payload.get("passages") if isinstance(payload, dict) else None
+    keys = ("ref", "doc_id", "source", "title", "section", "page", "score", "text")
+    return [{k: p.get(k) for k in keys} for p in passages or [] if isinstance(p, dict) and "ref" in p]
+
+
 class Agent:
     def __init__(
         self,
@@ -69,11 +90,13 @@ class Agent:
         registry: Registry,
         counter: TokenCounter,
         clock: Callable[[], datetime] | None = None,
+        kb=None,
     ):
         self.settings = settings
         self.db = db
         self.registry = registry
         self.counter = counter
+        self.kb = kb
         self.clock = clock or (lambda: datetime.now(settings.tz))
 
     def validate(self, message: str) -> str:
@@ -119,8 +142,12 @@ class Agent:
         stop: threading.Event | None = None,
     ) -> AsyncIterator[Event]:
         """Answer the conversation's last turn, yielding events as they happen."""
-        choice = choice or default_choice(self.settings)
+        choice = choice or default_choice(self.settings, profile)
         stop = stop or threading.Event()
+        if missing_key(choice):
+            yield error_event("no_key", str(ProviderError("no_key")))
+            yield Event("done", {"conversation_id": conversation_id, "stopped": False})
+            return
         client = make_client(choice, self.settings)
         seen: set[tuple[str, str]] = set()
         final = False
@@ -191,6 +218,8 @@ class Agent:
                 for call, result, repeated in results:
                     yield Event("tool_result", {"id": call["id"], "name": call["function"]["name"], "ok": result.ok,
                                                 "content": result.content, "repeated": repeated})
+                    for passage in citations_of(result):
+                        yield Event("citation", passage)
                 final = final or any(repeated for _, _, repeated in results)
             yield Event("done", {"conversation_id": conversation_id, "stopped": stop.is_set()})
         finally:
@@ -235,7 +264,8 @@ class Agent:
     ) -> list[tuple[dict[str, Any], ToolResult, bool]]:
         """Execute a step's calls concurrently; results are stored in call order."""
         context = ToolContext(
-            settings=self.settings, db=self.db, profile=profile, conversation_id=conversation_id, clock=self.clock
+            settings=self.settings, db=self.db, profile=profile, conversation_id=conversation_id, clock=self.clock,
+            kb=self.kb,
         )
 
         async def one(call: dict[str, Any]) -> tuple[ToolResult, bool]:

@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     kb_chunk_overlap: int = Field(default=50, ge=0, le=500)
     kb_max_file_mb: float = Field(default=20.0, gt=0)
     kb_relevance_threshold: float = Field(default=0.82, ge=0, le=1)
+    kb_collections: str = Field(default="default", description="comma-separated collections the assistant searches")
+    customer_service_temperature: float = Field(default=0.2, ge=0.0, le=2.0)
 
     # Storage and serving.
     data_dir: Path = Path("./data")
@@ -141,6 +143,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'lingxi.db').resolve()}"
+
+    @property
+    def collections(self) -> list[str]:
+        return [name.strip() for name in self.kb_collections.split(",") if name.strip()]
 
     @property
     def tz(self) -> ZoneInfo:

@@ -60,9 +60,25 @@ class ModelChoice:
     api_key: str | None
 
 
-def default_choice(settings: Settings) -> ModelChoice:
+def default_choice(settings: Settings, profile: str = "owner") -> ModelChoice:
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-    return ModelChoice(settings.llm_base_url, settings.llm_model, settings.llm_temperature, key)
+    # Customer service answers facts from the knowledge base: a low temperature keeps it there.
+    temperature = settings.customer_service_temperature if profile == "customer_service" else settings.llm_temperature
+    return ModelChoice(settings.llm_base_url, settings.llm_model, temperature, key)
+
+
+KEYED_HOSTS = ("api.deepseek.com", "api.openai.com")
+
+
+def missing_key(choice: ModelChoice) -> bool:
+    """True when the provider is a hosted API that needs a key and none is set.
+
+    Self-hosted OpenAI-compatible servers (vLLM, the local engine) often need
+    none, so only known hosted APIs are checked before a request is made.
+    """
+    from urllib.parse import urlsplit
+
+    return not choice.api_key and (urlsplit(choice.base_url).hostname or "") in KEYED_HOSTS
 
 
 def make_client(choice: ModelChoice, settings: Settings) -> openai.AsyncOpenAI:

@@ -19,6 +19,7 @@ from assistant.db import Database
 from assistant.firing import Firer
 from assistant.providers import ModelChoice
 from assistant.scheduler import ReminderScheduler
+from rag.ingest import KnowledgeBase
 from assistant.streaming import Event
 from tools.builtin import default_registry
 from tools.registry import Registry
@@ -65,6 +66,7 @@ class Lingxi:
     runs: RunManager
     firer: Firer
     scheduler: ReminderScheduler
+    kb: KnowledgeBase
 
     @classmethod
     def create(cls, settings: Settings, *, migrate: bool = True) -> Lingxi:
@@ -74,11 +76,13 @@ class Lingxi:
             db.migrate()
         registry = default_registry()
         counter = TokenCounter()
-        agent = Agent(settings=settings, db=db, registry=registry, counter=counter)
+        kb = KnowledgeBase(settings=settings, db=db, counter=counter)
+        agent = Agent(settings=settings, db=db, registry=registry, counter=counter, kb=kb)
         firer = Firer(settings=settings, db=db)
         return cls(
             settings=settings, db=db, registry=registry, counter=counter, agent=agent, runs=RunManager(),
             firer=firer, scheduler=ReminderScheduler(firer, poll_seconds=settings.reminder_poll_seconds),
+            kb=kb,
         )
 
     async def reply(

@@ -4,7 +4,7 @@
 which is decided by the allow-lists in ``tools.registry``.
 """
 
-from tools import clock, history, reminders, schedule
+from tools import clock, history, knowledge, reminders, schedule, tickets
 from tools.registry import Registry
 
 BUILTIN = (
@@ -18,6 +18,8 @@ BUILTIN = (
     reminders.list_reminders,
     reminders.update_reminder,
     reminders.cancel_reminder,
+    knowledge.search_knowledge_base,
+    tickets.create_ticket,
 )
 
 

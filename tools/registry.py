@@ -41,10 +41,12 @@ PROFILES: Mapping[str, frozenset[str]] = MappingProxyType(
                 "list_reminders",
                 "update_reminder",
                 "cancel_reminder",
+                "search_knowledge_base",
+                "create_ticket",
             }
         ),
         # Customers on the widget: knowledge base and tickets only (added by later features).
-        "customer_service": frozenset({"current_time"}),
+        "customer_service": frozenset({"current_time", "search_knowledge_base", "create_ticket"}),
     }
 )
 
@@ -58,6 +60,7 @@ class ToolContext:
     profile: str
     conversation_id: str | None = None
     clock: Callable[[], datetime] | None = None
+    kb: Any = None  # rag.ingest.KnowledgeBase, for the knowledge tools
 
     def now(self) -> datetime:
         """The current moment, zone-aware, in the owner's zone."""

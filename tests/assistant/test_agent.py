@@ -375,3 +375,11 @@ def test_ambiguous_time_goes_back_as_a_question(lingxi, fake_llm):
     assert "ask_user" in fake_llm.requests[1].body["messages"][-1]["content"]
     with lingxi.db.session() as session:
         assert reminders.list_all(session=session) == []
+
+
+def test_hosted_api_without_key_is_explained_before_any_request(lingxi, with_settings):
+    keyless = with_settings(lingxi, llm_api_key=None, llm_base_url="https://api.deepseek.com")
+    cid, events = collect(keyless, "你好")
+    assert [e.type for e in events] == ["error", "done"]
+    assert events[0].data["code"] == "no_key"
+    assert stored(keyless, cid)[0]["content"] == "你好"  # kept for a retry once the key is set

@@ -6,10 +6,7 @@ Most tests embed with a small deterministic fake; one uses the real E5 model.
 
 from __future__ import annotations
 
-import hashlib
-import math
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -24,34 +21,12 @@ import rag.store
 from assistant.config import Settings
 from rag.embeddings import E5Embedder, Embedder
 from rag.store import Chunk, EmbeddingMismatch, KnowledgeStore
+from tests.fakes.embedder import FakeEmbedder
 
 CHROMA_ENV = "LINGXI_TEST_CHROMA_URL"
 # Read at import time: the autouse isolated_env fixture clears LINGXI_* variables.
 SERVER_URL = os.environ.get(CHROMA_ENV)
 REPO = Path(__file__).resolve().parents[2]
-
-
-class FakeEmbedder:
-    """Bag of hashed words, L2-normalised: texts sharing words are similar."""
-
-    def __init__(self, model_id: str = "fake:a", dim: int = 64) -> None:
-        self.model_id = model_id
-        self.dim = dim
-        self.passage_calls: list[int] = []
-
-    def _vector(self, text: str) -> list[float]:
-        vector = [0.0] * self.dim
-        for word in re.findall(r"\w+", text.lower()):
-            vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
-        norm = math.sqrt(sum(x * x for x in vector)) or 1.0
-        return [x / norm for x in vector]
-
-    def embed_passages(self, texts: list[str]) -> list[list[float]]:
-        self.passage_calls.append(len(texts))
-        return [self._vector(t) for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._vector(text)
 
 
 @dataclass

@@ -235,11 +235,12 @@ def test_default_registry_profiles():
     reg = default_registry()
     owner_only = {"search_conversations", "create_event", "list_events", "update_event", "delete_event",
                   "create_reminder", "list_reminders", "update_reminder", "cancel_reminder"}
-    assert set(reg.tools) == {"current_time"} | owner_only
+    shared = {"current_time", "search_knowledge_base", "create_ticket"}
+    assert set(reg.tools) == shared | owner_only
     owner_names = {s["function"]["name"] for s in reg.schemas("owner")}
     cs_names = {s["function"]["name"] for s in reg.schemas("customer_service")}
-    assert owner_names == {"current_time"} | owner_only
-    assert cs_names == {"current_time"}
+    assert owner_names == shared | owner_only
+    assert cs_names == shared
     assert not owner_only & cs_names  # the widget's profile never sees calendar, reminders or history
     assert PROFILES["customer_service"] <= PROFILES["owner"]
     with pytest.raises(KeyError):

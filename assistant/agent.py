@@ -77,8 +77,10 @@ def citations_of(result: ToolResult) -> list[dict[str, Any]]:
     except json.JSONDecodeError:
         return []
     passages = payload.get("passages") if isinstance(payload, dict) else None
+    if not isinstance(passages, list):
+        return []
     keys = ("ref", "doc_id", "source", "title", "section", "page", "score", "text")
-    return [{k: p.get(k) for k in keys} for p in passages or [] if isinstance(p, dict) and "ref" in p]
+    return [{k: p.get(k) for k in keys} for p in passages if isinstance(p, dict) and "ref" in p]
 
 
 class Agent:

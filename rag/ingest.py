@@ -212,10 +212,19 @@ class KnowledgeBase:
         self.retriever.invalidate(collection)
         return len(rows)
 
-    def reindex(self, collection: str) -> list[FileOutcome]:
-        """Rebuild a collection from the kept originals (after an embedding-model change)."""
+    def reindex(self, collection: str, *, on_progress: Progress | None = None) -> list[FileOutcome]:
+        """Rebuild a collection from the kept originals (after an embedding-model change).
+
+        Refuses, changing nothing, when a ready document has no kept original:
+        dropping the collection would lose it.
+        """
         folder = self.originals(collection)
         paths = sorted(p for p in folder.glob("*") if p.is_file() and not p.name.endswith(".part")) if folder.exists() else []
+        kept = {p.name for p in paths}
+        lost = [d["source"] for d in self.documents(collection) if d["status"] == "ready" and d["source"] not in kept]
+        if lost:
+            raise ValueError(f"cannot re-index {collection!r}: the original of {', '.join(lost)} is missing; "
+                             "upload it again instead")
         copies = Path(self.settings.data_dir) / "kb-reindex" / collection
         shutil.rmtree(copies, ignore_errors=True)
         copies.mkdir(parents=True)
@@ -226,7 +235,7 @@ class KnowledgeBase:
             for row in session.scalars(select(KBDocument).where(KBDocument.collection == collection)):
                 session.delete(row)
         try:
-            return self.ingest([copies / p.name for p in paths], collection)
+            return self.ingest([copies / p.name for p in paths], collection, on_progress=on_progress)
         finally:
             shutil.rmtree(copies, ignore_errors=True)
 

@@ -24,6 +24,7 @@ import gradio as gr
 from assistant import conversations as convs
 from assistant.agent import InputError
 from assistant.services import Lingxi
+from ui.admin import build_admin_tabs
 from ui.chat_render import (
     Step,
     conversation_choices,
@@ -274,6 +275,7 @@ def build_ui(lingxi: Lingxi) -> gr.Blocks:
                             temperature = gr.Slider(0.0, 2.0, value=settings.llm_temperature, step=0.05,
                                                     label=i18n("temperature"), info=i18n("temperature_info"))
             build_schedule_tabs(lingxi, blocks, i18n)
+            build_admin_tabs(lingxi, blocks, i18n)
 
         view = [chatbot, cid, usage, title_box]
         sidebar = [convo_list, new_btn, rename_btn, delete_btn, armed]

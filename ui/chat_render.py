@@ -4,6 +4,9 @@ A reply is kept as a list of ``Step``s (the user's message, reasoning, answer
 text, tool calls with their results, errors, notices). ``history_steps`` builds
 them from stored messages, ``fold`` applies one stream event, and ``render``
 turns steps into Gradio "messages"-format dicts in the reader's language.
+Knowledge-base passages (``citation`` events, or the stored search results)
+ride on their tool step; ``render`` lists them after the turn's answer as a
+collapsed "Sources" message, only the cited ones when the answer cites any.
 Also here: markdown made safe (no raw HTML, no ``<think>`` tags), the usage
 line, and the per-session model settings turned into a ``ModelChoice``.
 
@@ -28,6 +31,10 @@ TOOL_TEXT_LIMIT = 4000  # characters of arguments/results shown; the rest is cut
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)", re.S)
 _THINK = re.compile(r"<think>(.*?)(?:</think>|\Z)\n*", re.S)
+_CITE = re.compile(r"\[(\d+(?:\s*[,，、]\s*\d+)*)\]")  # [1], [1, 2], [1，2]
+PASSAGE_KEYS = ("ref", "doc_id", "source", "title", "section", "page", "score", "text")
+# HTML's special characters and markdown's punctuation as entities, in one pass (see ``_inert``).
+_INERT = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'!$*[]\\_`~|{}#"})
 
 
 @dataclass
@@ -49,6 +56,8 @@ class Step:
     # Errors and notices: the code, and the values their text is made from.
     code: str = ""
     info: dict[str, Any] = field(default_factory=dict)
+    # Tool steps: the knowledge-base passages the result carried (``citation`` events).
+    passages: list[dict[str, Any]] = field(default_factory=list)
 
 
 # --- Building steps ---------------------------------------------------------
@@ -87,6 +96,8 @@ def history_steps(messages: list[dict[str, Any]], *, answering: bool = False) ->
                 step = Step("tool", call_id=m.get("tool_call_id") or "", called=True, name=m.get("name") or "")
                 steps.append(step)
             step.result, step.ok, step.done = content, m.get("status") != "error", True
+            # What the agent's ``citation`` events carried when the reply streamed.
+            step.passages = passages_of(content) if step.ok else []
     if not answering and messages and messages[-1].get("role") in ("user", "tool"):
         steps.append(Step("notice", code="unanswered", done=True))
     return steps
@@ -129,6 +140,11 @@ def fold(steps: list[Step], event: Any) -> list[Step]:
             steps.append(step)
         step.result, step.ok, step.repeated, step.done = (
             data.get("content", ""), bool(data.get("ok", True)), bool(data.get("repeated")), True)
+    elif kind == "citation":
+        # Sent right after its tool's result: the latest tool step with a result.
+        step = next((s for s in reversed(steps) if s.kind == "tool" and s.result is not None), None)
+        if step is not None and isinstance(data, dict):
+            step.passages.append({k: data.get(k) for k in PASSAGE_KEYS})
     elif kind == "retry":
         steps.append(Step("notice", code="retry", info=dict(data)))
     elif kind == "error":
@@ -138,7 +154,23 @@ def fold(steps: list[Step], event: Any) -> list[Step]:
             s.done = True
         if data.get("stopped"):
             steps.append(Step("stopped", done=True))
-    return steps  # usage and citation events change no step
+    return steps  # usage events change no step
+
+
+def passages_of(content: str) -> list[dict[str, Any]]:
+    """The numbered passages in a stored knowledge-search result; [] for anything else.
+
+    Mirrors ``assistant.agent.citations_of``, but never raises: stored JSON may be
+    cut short or shaped otherwise.
+    """
+    try:
+        payload = json.loads(content)
+    except (ValueError, TypeError):
+        return []
+    passages = payload.get("passages") if isinstance(payload, dict) else None
+    if not isinstance(passages, list):
+        return []
+    return [{k: p.get(k) for k in PASSAGE_KEYS} for p in passages if isinstance(p, dict) and "ref" in p]
 
 
 def _tool_by_id(steps: list[Step], call_id: str) -> Step | None:
@@ -167,7 +199,8 @@ def _tool_for_call(steps: list[Step], data: dict[str, Any]) -> Step:
 def render(steps: list[Step], lang: str) -> list[dict[str, Any]]:
     """Gradio chat messages ("messages" format) for ``steps``, in ``lang``."""
     out: list[dict[str, Any]] = []
-    for s in steps:
+    sources = _sources_by_anchor(steps)
+    for i, s in enumerate(steps):
         if s.kind == "user":
             out.append({"role": "user", "content": safe_markdown(s.text)})
         elif s.kind == "reasoning":
@@ -191,7 +224,79 @@ def render(steps: list[Step], lang: str) -> list[dict[str, Any]]:
             out.append({"role": "assistant", "content": "", "metadata": {"title": title, "status": "pending"}})
         elif s.kind == "notice":
             out.append({"role": "assistant", "content": f"*{text(lang, s.code)}*"})
+        if i in sources:
+            out.append(_sources(sources[i], lang))
     return out
+
+
+def _sources_by_anchor(steps: list[Step]) -> dict[int, list[dict[str, Any]]]:
+    """{index of a turn's last answer step: the passages to list after it}.
+
+    A turn (the steps after a user message) gets a sources list when a tool step
+    carried passages and an answer followed it. The list waits until that answer
+    is finished, so it does not change while the answer streams; then it holds
+    the passages the answer cites, or all of them when it cites none.
+    """
+    found: dict[int, list[dict[str, Any]]] = {}
+    starts = [i for i, s in enumerate(steps) if s.kind == "user"]
+    for start, end in zip([0, *starts], [*starts, len(steps)]):
+        turn = list(range(start, end))
+        first = next((i for i in turn if steps[i].kind == "tool" and steps[i].passages), None)
+        if first is None:
+            continue
+        answers = [i for i in turn if i > first and steps[i].kind == "answer"]
+        if not answers or not steps[answers[-1]].done:
+            continue
+        passages, seen = [], set()
+        for i in turn:
+            for p in steps[i].passages if steps[i].kind == "tool" else []:
+                key = json.dumps([p.get(k) for k in PASSAGE_KEYS], default=str)
+                if key not in seen:
+                    seen.add(key)
+                    passages.append(p)
+        cited = {n for i in answers for n in _cited(split_think(steps[i].text)[1])}
+        chosen = [p for p in passages if _ref(p) in cited]
+        found[answers[-1]] = chosen or passages
+    return found
+
+
+def _cited(answer: str) -> set[str]:
+    return {n for m in _CITE.finditer(answer) for n in re.split(r"\s*[,，、]\s*", m.group(1))}
+
+
+def _ref(passage: dict[str, Any]) -> str:
+    ref = passage.get("ref")
+    try:
+        return str(int(ref))
+    except (TypeError, ValueError):
+        return str(ref)
+
+
+def _sources(passages: list[dict[str, Any]], lang: str) -> dict[str, Any]:
+    """One collapsed message listing the passages, each one's text expandable under it.
+
+    Each passage is a ``<details>`` element (the chatbot's sanitizer keeps it)
+    built here, all on one line: markdown reads it as a single raw-HTML block and
+    parses nothing inside. Everything from the passage is HTML-escaped, its
+    markdown punctuation turned into entities and its line breaks into ``<br>``,
+    so it can neither add a tag, nor load an image, nor end the block.
+    """
+    lines = []
+    for p in passages:
+        label = f"[{_ref(p)}] {p.get('source') or p.get('title') or p.get('doc_id') or '?'}"
+        if p.get("section"):
+            label += f" › {p['section']}"
+        if p.get("page") not in (None, ""):
+            label += " " + text(lang, "source_page", page=p["page"])
+        body = _inert(str(p.get("text") or "").strip())
+        lines.append(f"<details><summary>{_inert(label)}</summary>{body}</details>")
+    meta = {"title": text(lang, "sources"), "status": "done"}
+    return {"role": "assistant", "content": "\n".join(lines), "metadata": meta}
+
+
+def _inert(value: str) -> str:
+    """Text as HTML that shows it verbatim and means nothing to HTML or markdown."""
+    return "<br>".join(line.strip().translate(_INERT) for line in str(value).splitlines())
 
 
 def _reasoning(body: str, done: bool, lang: str) -> list[dict[str, Any]]:

@@ -133,3 +133,12 @@ def test_model_change_requires_reindex_which_rebuilds_from_originals(kb, tmp_pat
     assert sorted(o.doc_id for o in outcomes) == ["returns", "shipping"] and all(o.status == "ready" for o in outcomes)
     assert len(texts(other)) == count
     assert other.search("shop", "free delivery 99", k=1)  # searchable with the new model
+
+
+def test_reindex_refuses_when_an_original_is_missing(kb, tmp_path):
+    kb.ingest([write(tmp_path, "returns.md", RETURNS_V1), write(tmp_path, "shipping.md", SHIPPING)], "shop")
+    (kb.originals("shop") / "returns.md").unlink()
+    before = texts(kb)
+    with pytest.raises(ValueError, match="returns.md is missing"):
+        kb.reindex("shop")
+    assert texts(kb) == before

@@ -6,7 +6,9 @@ No browser here; ``test_chat_browser.py`` drives the real page.
 from __future__ import annotations
 
 import asyncio
+import html
 import json
+import re
 import string
 from types import SimpleNamespace
 
@@ -244,6 +246,158 @@ def test_tool_results_with_backticks_cannot_break_out_of_their_block():
     steps = stream(Event("tool_result", {"id": "a", "name": "t", "ok": True, "content": "```\n<b>x</b>"}))
     body = render(steps, "en")[0]["content"]
     assert "````json\n```\n<b>x</b>\n````" in body
+
+
+# --- Knowledge-base sources ------------------------------------------------------------------
+
+
+PASSAGES = [
+    {"ref": 1, "doc_id": "d1", "source": "returns.md", "title": "Returns", "section": "Returns", "page": 3,
+     "score": 0.82, "text": "Unused items can be returned within 30 days."},
+    {"ref": 2, "doc_id": "d2", "source": "shipping.md", "title": "Shipping", "section": None, "page": None,
+     "score": 0.61, "text": "Orders ship in 2 days."},
+    {"ref": 3, "doc_id": "d3", "source": "faq.md", "title": "FAQ", "section": "Refunds", "page": None,
+     "score": 0.55, "text": "Refunds take a week."},
+]
+
+
+def kb_result(passages: list[dict]) -> str:
+    return json.dumps({"passages": passages, "instruction": "Answer only from these passages."}, ensure_ascii=False)
+
+
+def kb_events(answer: str, passages: list[dict] = PASSAGES, *, call_id: str = "kb1") -> list[Event]:
+    """What the agent streams for one knowledge-base turn (tool result, citations, answer)."""
+    call = {"id": call_id, "name": "search_knowledge_base"}
+    return [
+        Event("tool_call", {"phase": "call", **call, "arguments": '{"query": "returns"}'}),
+        Event("tool_result", {**call, "ok": True, "content": kb_result(passages), "repeated": False}),
+        *(Event("citation", p) for p in passages),
+        Event("delta", {"text": answer}),
+        Event("done", {"conversation_id": "x", "stopped": False}),
+    ]
+
+
+def kb_messages(question: str, answer: str, passages: list[dict] = PASSAGES, *, call_id: str = "kb1") -> list[dict]:
+    """The same turn as the agent stores it."""
+    return [
+        stored("user", question),
+        stored("assistant", "", tool_calls=[{"id": call_id, "type": "function", "function": {
+            "name": "search_knowledge_base", "arguments": '{"query": "returns"}'}}]),
+        stored("tool", kb_result(passages), tool_call_id=call_id, name="search_knowledge_base"),
+        stored("assistant", answer),
+    ]
+
+
+def sources_of(messages: list[dict], lang: str = "en") -> list[dict]:
+    return [m for m in messages if (m.get("metadata") or {}).get("title") == text(lang, "sources")]
+
+
+def summaries(message: dict) -> list[str]:
+    """The visible label of each listed passage (entities decoded, as the browser shows them)."""
+    return [html.unescape(label) for label in re.findall(r"<summary>(.*?)</summary>", message["content"])]
+
+
+def test_citations_fold_into_a_sources_block_after_the_answer_listing_only_cited_passages():
+    steps = stream(*kb_events("Within 30 days [1]; refunds take a week [3]."))
+    out = render(steps, "en")
+    assert titles(out) == ["🛠️ search_knowledge_base", None, "📎 Sources"]  # the tool step stays as it was
+    sources = out[-1]
+    assert sources["role"] == "assistant" and sources["metadata"]["status"] == "done"
+    assert summaries(sources) == ["[1] returns.md › Returns (p. 3)", "[3] faq.md › Refunds"]
+    # Each passage's text is under its label, in a collapsed <details>.
+    assert sources["content"].count("<details>") == 2 and "<details open" not in sources["content"]
+    assert "Unused items can be returned within 30 days." in html.unescape(sources["content"])
+    assert "Orders ship" not in sources["content"]  # [2] is not cited
+    zh = render(steps, "zh")
+    assert titles(zh)[-1] == "📎 来源" and summaries(zh[-1])[0] == "[1] returns.md › Returns （第 3 页）"
+
+
+def test_an_answer_citing_nothing_lists_every_passage():
+    for answer in ("Returns are accepted within 30 days.", "See [7], which was not returned."):
+        out = render(stream(*kb_events(answer)), "en")
+        assert summaries(sources_of(out)[0]) == [
+            "[1] returns.md › Returns (p. 3)", "[2] shipping.md", "[3] faq.md › Refunds"]
+
+
+def test_grouped_citations_count():
+    out = render(stream(*kb_events("Both [1, 2] say so; also [3]")), "en")
+    assert len(summaries(sources_of(out)[0])) == 3
+    out = render(stream(*kb_events("Both [1，2] say so.")), "en")
+    assert [label[:3] for label in summaries(sources_of(out)[0])] == ["[1]", "[2]"]
+
+
+def test_sources_wait_for_the_answer_and_skip_searches_without_passages():
+    steps = stream(*kb_events("Within 30 days [1].")[:-2])
+    assert sources_of(render(steps, "en")) == []  # no answer yet
+    fold(steps, Event("delta", {"text": "Within 30 days [1]."}))
+    assert sources_of(render(steps, "en")) == []  # still streaming: the cited list could change
+    fold(steps, Event("done", {"conversation_id": "x", "stopped": False}))
+    assert len(sources_of(render(steps, "en"))) == 1
+
+    empty = json.dumps({"passages": [], "no_relevant_passage": True, "instruction": "Say you don't know."})
+    steps = stream(
+        Event("tool_call", {"phase": "call", "id": "k", "name": "search_knowledge_base", "arguments": "{}"}),
+        Event("tool_result", {"id": "k", "name": "search_knowledge_base", "ok": True, "content": empty}),
+        Event("delta", {"text": "I don't know; shall I pass this to a colleague?"}),
+        Event("done", {"conversation_id": "x", "stopped": False}),
+    )
+    assert sources_of(render(steps, "en")) == []
+
+
+def test_history_rebuilds_the_same_sources_as_the_live_stream():
+    turns = [("kb1", "How do returns work?", "Within 30 days [1]."), ("kb2", "And shipping?", "It takes 2 days.")]
+    messages = [m for call_id, question, answer in turns for m in kb_messages(question, answer, call_id=call_id)]
+    live: list[Step] = []
+    for call_id, question, answer in turns:
+        live.append(Step("user", text=question, done=True))  # the handler adds the user's step itself
+        for event in kb_events(answer, call_id=call_id):
+            fold(live, event)
+    for lang in ("en", "zh"):
+        rebuilt = render(history_steps(messages), lang)
+        assert rebuilt == render(live, lang)
+        blocks = sources_of(rebuilt, lang)
+        assert [len(summaries(b)) for b in blocks] == [1, 3]  # cited [1] only; then nothing cited: all
+        assert titles(rebuilt).index(text(lang, "sources")) == 3  # right after the first answer
+
+
+def test_passage_text_cannot_inject_html_or_load_images():
+    evil = {**PASSAGES[0], "section": "<b>Returns</b>", "source": 'x"><img src=x onerror=alert(1)>.md',
+            "text": "Policy.\n\n<script>alert(1)</script>\n![x](http://evil/x.png) [click](javascript:alert(1))\n"
+                    "</details><img src=http://evil/y.png> $$x$$"}
+    out = render(stream(*kb_events("See [1].", [evil])), "en")
+    body = sources_of(out)[0]["content"]
+    tags = re.findall(r"</?([a-zA-Z]+)", body)
+    assert set(tags) == {"details", "summary", "br"}  # only the tags built here; none from the passage
+    assert tags.count("details") == 2  # one <details> and its own closing tag
+    assert "\n\n" not in body and "\n" not in body  # one line: markdown sees one raw-HTML block
+    for unsafe in ("![", "](", "<script", "<img", "$$"):
+        assert unsafe not in body  # no markdown image or link, no tag, no math
+    # The reader still sees the text verbatim.
+    shown = html.unescape(body.replace("<br>", "\n"))
+    assert "<script>alert(1)</script>\n![x](http://evil/x.png)" in shown
+    assert summaries(sources_of(out)[0]) == ['[1] x"><img src=x onerror=alert(1)>.md › <b>Returns</b> (p. 3)']
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["{not json", "", "null", "[1, 2]", '{"passages": 5}', '{"passages": "abc"}', '{"passages": {"ref": 1}}',
+     '{"passages": [1, null, "x", {"text": "no ref"}]}', '{"passages": [{"ref": "one", "text": 7}]}'],
+)
+def test_malformed_search_results_in_history_do_not_crash(content):
+    messages = kb_messages("q", "An answer [1].")
+    messages[2]["content"] = content
+    out = render(history_steps(messages), "en")
+    assert titles(out)[1:3] == ["🛠️ search_knowledge_base", None]  # the tool step and answer still show
+    if "one" in content:
+        assert summaries(sources_of(out)[0]) == ["[one] ?"]  # odd but shown, escaped
+    else:
+        assert sources_of(out) == []
+
+
+def test_failed_search_in_history_lists_no_sources():
+    messages = kb_messages("q", "Sorry.")
+    messages[2]["status"] = "error"
+    assert sources_of(render(history_steps(messages), "en")) == []
 
 
 # --- Errors and i18n ------------------------------------------------------------------

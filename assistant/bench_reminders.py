@@ -13,7 +13,6 @@ in-app channel is exercised; webhook and e-mail speed is the network's.
 from __future__ import annotations
 
 import json
-import statistics
 import tempfile
 import threading
 import time

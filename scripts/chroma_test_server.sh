@@ -24,19 +24,11 @@ set -euo pipefail
 
 BASE_PREFIX=/tmp/lingxi-chroma-
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-
-log() { printf 'chroma_test_server: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-usage() {
-    cat >&2 <<USAGE
-usage: $0 start | stop [PORT] | status [PORT]
-  start   start a throwaway server; prints 'export LINGXI_TEST_CHROMA_URL=...'
-  stop    stop the server on PORT (default: port of \$LINGXI_TEST_CHROMA_URL,
-          else all ${BASE_PREFIX}* servers) and delete its directory
-  status  show whether the server on PORT is running
-USAGE
-}
+SERVER_NAME=chroma_test_server
+EXPORT_VAR=LINGXI_TEST_CHROMA_URL
+PORT_VAR=CHROMA_PORT
+# shellcheck source=scripts/test_server_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/test_server_lib.sh"
 
 find_chroma() {
     if [[ -n ${CHROMA_BIN:-} ]]; then
@@ -49,28 +41,6 @@ find_chroma() {
     else
         die "chroma CLI not found (it comes with chromadb: run 'make venv', or set CHROMA_BIN)"
     fi
-}
-
-pick_port() {
-    if [[ -n ${CHROMA_PORT:-} ]]; then
-        [[ $CHROMA_PORT =~ ^[0-9]+$ ]] || die "CHROMA_PORT must be numeric, got '$CHROMA_PORT'"
-        printf '%s\n' "$CHROMA_PORT"
-        return
-    fi
-    if command -v python3 >/dev/null 2>&1; then
-        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-        return
-    fi
-    local p _
-    for _ in $(seq 1 50); do
-        p=$(( 20000 + RANDOM % 40000 ))
-        # Connection refused => nobody listens there.
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && [[ ! -e ${BASE_PREFIX}$p ]]; then
-            printf '%s\n' "$p"
-            return
-        fi
-    done
-    die "could not find a free port; set CHROMA_PORT"
 }
 
 heartbeat() { # $1 = port; succeeds when the server answers
@@ -163,43 +133,6 @@ port_from_env() {
     fi
 }
 
-cmd_stop() {
-    local port=${1:-}
-    [[ -n $port ]] || port=$(port_from_env)
-    if [[ -n $port ]]; then
-        stop_one "$port"
-        return
-    fi
-    local d found=0
-    for d in "${BASE_PREFIX}"*; do
-        [[ -d $d ]] || continue
-        found=1
-        stop_one "${d#"$BASE_PREFIX"}"
-    done
-    [[ $found -eq 1 ]] || log "no ${BASE_PREFIX}* servers found"
-}
+alive() { is_running "$1" && heartbeat "${1#"$BASE_PREFIX"}"; }
 
-cmd_status() {
-    local port=${1:-}
-    [[ -n $port ]] || port=$(port_from_env)
-    local d rc=1
-    for d in "${BASE_PREFIX}"${port:-*}; do
-        [[ -d $d ]] || continue
-        if is_running "$d" && heartbeat "${d#"$BASE_PREFIX"}"; then
-            log "running: port ${d#"$BASE_PREFIX"} ($d)"
-            rc=0
-        else
-            log "not answering (stale dir): $d"
-        fi
-    done
-    [[ $rc -eq 0 ]] || log "no running test server${port:+ on port $port}"
-    return $rc
-}
-
-case ${1:-} in
-    start) shift; cmd_start "$@" ;;
-    stop) shift; cmd_stop "$@" ;;
-    status) shift; cmd_status "$@" ;;
-    -h|--help|help) usage ;;
-    *) usage; exit 2 ;;
-esac
+main "$@"

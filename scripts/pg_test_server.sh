@@ -29,19 +29,11 @@ PG_DB_PASSWORD=lingxi
 PG_DB_NAME=lingxi_test
 BASE_PREFIX=/tmp/lingxi-pg-
 RUN_AS=${LINGXI_PG_USER:-lingxi-pg}
-
-log() { printf 'pg_test_server: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-usage() {
-    cat >&2 <<USAGE
-usage: $0 start | stop [PORT] | status [PORT]
-  start   start a throwaway cluster; prints 'export LINGXI_TEST_POSTGRES_URL=...'
-  stop    stop the cluster on PORT (default: port of \$LINGXI_TEST_POSTGRES_URL,
-          else all ${BASE_PREFIX}* clusters) and delete its directory
-  status  show whether the cluster on PORT is running
-USAGE
-}
+SERVER_NAME=pg_test_server
+EXPORT_VAR=LINGXI_TEST_POSTGRES_URL
+PORT_VAR=PGPORT
+# shellcheck source=scripts/test_server_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/test_server_lib.sh"
 
 find_bindir() {
     if [[ -n ${PG_BIN:-} ]]; then
@@ -59,28 +51,6 @@ find_bindir() {
     fi
     [[ -n $best ]] || die "no PostgreSQL server binaries found in /usr/lib/postgresql/*/bin (install them with: apt-get install -y postgresql)"
     printf '%s\n' "$best"
-}
-
-pick_port() {
-    if [[ -n ${PGPORT:-} ]]; then
-        [[ $PGPORT =~ ^[0-9]+$ ]] || die "PGPORT must be numeric, got '$PGPORT'"
-        printf '%s\n' "$PGPORT"
-        return
-    fi
-    if command -v python3 >/dev/null 2>&1; then
-        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-        return
-    fi
-    local p _
-    for _ in $(seq 1 50); do
-        p=$(( 20000 + RANDOM % 40000 ))
-        # Connection refused => nobody listens there.
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && [[ ! -e ${BASE_PREFIX}$p ]]; then
-            printf '%s\n' "$p"
-            return
-        fi
-    done
-    die "could not find a free port; set PGPORT"
 }
 
 # Run a command as the cluster owner (RUN_AS when we are root, else ourselves).
@@ -212,43 +182,6 @@ port_from_env() {
     fi
 }
 
-cmd_stop() {
-    local port=${1:-}
-    [[ -n $port ]] || port=$(port_from_env)
-    if [[ -n $port ]]; then
-        stop_one "$port"
-        return
-    fi
-    local d found=0
-    for d in "${BASE_PREFIX}"*; do
-        [[ -d $d ]] || continue
-        found=1
-        stop_one "${d#"$BASE_PREFIX"}"
-    done
-    [[ $found -eq 1 ]] || log "no ${BASE_PREFIX}* clusters found"
-}
+alive() { is_running "$1/data"; }
 
-cmd_status() {
-    local port=${1:-}
-    [[ -n $port ]] || port=$(port_from_env)
-    local d rc=1
-    for d in "${BASE_PREFIX}"${port:-*}; do
-        [[ -d $d ]] || continue
-        if is_running "$d/data"; then
-            log "running: port ${d#"$BASE_PREFIX"} ($d)"
-            rc=0
-        else
-            log "stopped (stale dir): $d"
-        fi
-    done
-    [[ $rc -eq 0 ]] || log "no running test cluster${port:+ on port $port}"
-    return $rc
-}
-
-case ${1:-} in
-    start) shift; cmd_start "$@" ;;
-    stop) shift; cmd_stop "$@" ;;
-    status) shift; cmd_status "$@" ;;
-    -h|--help|help) usage ;;
-    *) usage; exit 2 ;;
-esac
+main "$@"

@@ -6,10 +6,7 @@ eval sets run with the real E5 model in test_retriever.py.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +15,7 @@ import rag.store
 from assistant.config import Settings
 from rag.evaluate import _calibrate, _detection, evaluate, format_report, load_queries, percentile
 from rag.store import Chunk, KnowledgeStore
+from tests.fakes.embedder import FakeEmbedder
 
 DOCS = {
     "returns.md": "# Returns\n\nUnused items can be returned within 30 days for a full refund.",
@@ -32,24 +30,8 @@ QUERIES = [
 ]
 
 
-class FakeEmbedder:
-    """Bag of hashed words, L2-normalised: texts sharing words are similar."""
-
-    model_id = "fake:bow"
-    dim = 256
-
-    def _vector(self, text: str) -> list[float]:
-        vector = [0.0] * self.dim
-        for word in re.findall(r"\w+", text.lower()):
-            vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
-        norm = math.sqrt(sum(x * x for x in vector)) or 1.0
-        return [x / norm for x in vector]
-
-    def embed_passages(self, texts: list[str]) -> list[list[float]]:
-        return [self._vector(t) for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._vector(text)
+def bow_embedder() -> FakeEmbedder:
+    return FakeEmbedder("fake:bow", dim=256)
 
 
 def ingest_whole_files(store: KnowledgeStore, collection: str, paths: list[Path]) -> int:
@@ -87,7 +69,7 @@ def test_evaluate_reports_every_metric(evalset, tmp_path, monkeypatch):
         return ingest_whole_files(store, collection, paths)
 
     settings = Settings(_env_file=None, data_dir=tmp_path / "data", kb_relevance_threshold=0.3)
-    result = evaluate(*evalset, settings=settings, embedder=FakeEmbedder(), ingest=ingest)
+    result = evaluate(*evalset, settings=settings, embedder=bow_embedder(), ingest=ingest)
 
     assert seen == [["returns.md", "shipping.txt", "warranty.md"]]
     assert len(dropped) == 1 and dropped[0].startswith("kb-eval-")
@@ -111,7 +93,7 @@ def test_evaluate_reports_every_metric(evalset, tmp_path, monkeypatch):
 
 def test_format_report_shows_the_side_by_side_table(evalset, tmp_path):
     settings = Settings(_env_file=None, data_dir=tmp_path / "data", kb_relevance_threshold=0.3)
-    result = evaluate(*evalset, settings=settings, embedder=FakeEmbedder(), ingest=ingest_whole_files)
+    result = evaluate(*evalset, settings=settings, embedder=bow_embedder(), ingest=ingest_whole_files)
     report = format_report(result)
     lines = report.splitlines()
     header = next(line for line in lines if "dense" in line and "bm25" in line)
@@ -129,7 +111,7 @@ def test_format_report_shows_the_side_by_side_table(evalset, tmp_path):
 
 def test_report_says_n_a_when_nothing_was_flagged(evalset, tmp_path):
     settings = Settings(_env_file=None, data_dir=tmp_path / "data", kb_relevance_threshold=0.0)
-    result = evaluate(*evalset, settings=settings, embedder=FakeEmbedder(), ingest=ingest_whole_files)
+    result = evaluate(*evalset, settings=settings, embedder=bow_embedder(), ingest=ingest_whole_files)
     assert result["unanswerable"]["precision"] is None and result["unanswerable"]["recall"] == 0.0
     assert "precision n/a" in format_report(result)
 
@@ -155,7 +137,7 @@ def test_empty_docs_folder_is_an_error(tmp_path):
     (tmp_path / "q.jsonl").write_text('{"id": "a", "query": "x", "gold": []}\n')
     with pytest.raises(ValueError, match="no documents"):
         evaluate(tmp_path / "docs", tmp_path / "q.jsonl", settings=Settings(_env_file=None),
-                 embedder=FakeEmbedder(), ingest=ingest_whole_files)
+                 embedder=bow_embedder(), ingest=ingest_whole_files)
 
 
 def test_detection_and_percentile_math():

@@ -23,6 +23,7 @@ import torch
 from .cache import LatentCache
 from .config import EngineConfig
 from .layers import linear, rms_norm
+from .quant import dequantize
 from .rope import Rotary, softmax_scale
 
 
@@ -48,9 +49,16 @@ class MLA:
         self.scale = softmax_scale(cfg)
         self.eps = cfg.rms_norm_eps
         self.w = w
-        wkv_b = w["wkv_b"].view(self.n_heads, self.nope + self.v_dim, self.kv_rank)
-        self.w_uk = wkv_b[:, : self.nope]  # [H, nope, kv_rank]
-        self.w_uv = wkv_b[:, self.nope :]  # [H, v_dim, kv_rank]
+        self.refresh_absorbed()
+
+    def refresh_absorbed(self) -> None:
+        """Rebuild the absorbed-decode views ``w_uk`` [H, nope, kv_rank] and ``w_uv`` [H, v_dim, kv_rank]
+        from ``wkv_b`` -- its dequantised values if quantised, so prefill and decode see one weight."""
+        wkv_b = self.w["wkv_b"]
+        if not isinstance(wkv_b, torch.Tensor):
+            wkv_b = dequantize(wkv_b.quant_weight(), self.w["kv_norm"].dtype)
+        wkv_b = wkv_b.view(self.n_heads, self.nope + self.v_dim, self.kv_rank)
+        self.w_uk, self.w_uv = wkv_b[:, : self.nope], wkv_b[:, self.nope :]
 
     def _q(self, x: torch.Tensor) -> torch.Tensor:
         w = self.w

@@ -4,10 +4,13 @@
                                              --quant none|int8|int4 --max-batch 8 --threads N]
     python app.py engine generate --model PATH --prompt TEXT [--max-tokens 64 --temperature 0
                                                              --seed N --chat --json]
+    python app.py engine quantize --model PATH --out DIR --quant int8|int4 [--group-size 128]
+    python app.py engine bench [--json --model PATH --layers 3 --contexts 128,1024,4096 --decode 16]
 
 ``serve`` exposes the OpenAI-compatible API of ``server.py``.  ``generate`` encodes the prompt as
 raw text (no chat template) unless ``--chat`` is given, and with ``--json`` prints one line
-``{"text": ..., "token_ids": [...]}``.  A bad model path or an unsupported checkpoint ends with
+``{"text": ..., "token_ids": [...]}``. ``quantize`` writes a pre-quantised copy once
+(``quant_checkpoint.py``) that ``serve`` / ``generate`` load without ``--quant``.  A bad model path or an unsupported checkpoint ends with
 one line on stderr and exit status 2, not a traceback.
 """
 
@@ -49,6 +52,18 @@ def add_parser(sub) -> None:
     gen.add_argument("--seed", type=int)
     gen.add_argument("--chat", action="store_true", help="wrap the prompt as one user message in the chat template")
     gen.add_argument("--json", action="store_true", help='print {"text", "token_ids"}')
+    quant = cmds.add_parser("quantize", help="write a weight-only int8/int4 copy of a checkpoint")
+    quant.add_argument("--model", required=True, type=Path, help="source checkpoint directory (HF layout)")
+    quant.add_argument("--out", required=True, type=Path, help="new (or empty) output directory")
+    quant.add_argument("--quant", required=True, choices=["int8", "int4"])
+    quant.add_argument("--group-size", type=int, help="int4 group size (default 128)")
+    bench = cmds.add_parser("bench", help="our engine vs transformers on a V2-Lite-shaped random checkpoint")
+    bench.add_argument("--model", type=Path, help="checkpoint to use (default: build a V2-Lite-shaped one once)")
+    bench.add_argument("--layers", type=int, default=3, help="depth of the built checkpoint (default 3)")
+    bench.add_argument("--contexts", default="128,1024,4096", help="context lengths (default 128,1024,4096)")
+    bench.add_argument("--decode", type=int, default=16, help="decode steps timed per context (default 16)")
+    bench.add_argument("--threads", type=int, help="torch threads for every run (default: torch's choice)")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
     engine.set_defaults(func=run)
 
 
@@ -132,4 +147,34 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": _serve, "generate": _generate}
+def _quantize(args: argparse.Namespace) -> int:
+    from .config import EngineError
+    from .quant_checkpoint import quantize_checkpoint
+
+    if not (args.model / "config.json").is_file():
+        raise EngineError(f"{args.model} has no config.json: is it a Hugging Face checkpoint directory?")
+
+    def progress(i: int, n: int, name: str) -> None:
+        if i == n or i % 50 == 0:
+            print(f"  {i}/{n} tensors ({name})", file=sys.stderr, flush=True)
+
+    try:
+        report = quantize_checkpoint(args.model, args.out, args.quant, args.group_size, progress=progress)
+    except (OSError, ValueError) as exc:
+        raise EngineError(f"cannot quantise {args.model}: {exc}") from exc
+    print(f"wrote {args.out}: {report.summary()}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import run as run_bench
+
+    try:
+        return run_bench(args.model, args.layers, args.contexts, args.decode, args.threads, as_json=args.json)
+    except ImportError as exc:
+        from .config import EngineError
+
+        raise EngineError(f"engine bench needs transformers (pip install -r requirements-dev.txt): {exc}") from exc
+
+
+COMMANDS = {"serve": _serve, "generate": _generate, "quantize": _quantize, "bench": _bench}

@@ -86,6 +86,7 @@ class EngineConfig:
     eos_token_id: int | list[int] | None = None
     num_nextn_predict_layers: int = 0
     weight_block_size: tuple[int, int] = (128, 128)
+    quant_mode: str | None = None  # "int8" / "int4" for a checkpoint written by ``engine quantize``
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -161,6 +162,8 @@ class EngineConfig:
             raise EngineError(f"{source}: noaux_tc needs at least 2 experts per group "
                               f"(n_routed_experts {n_routed}, n_group {n_group})")
 
+        if (d.get("quant_config") or {}).get("mode") not in (None, "int8", "int4"):
+            raise UnsupportedModel(f"{source}: unsupported quant_config mode {d['quant_config'].get('mode')!r}")
         q_lora = d.get("q_lora_rank")
         quant = d.get("quantization_config") or {}
         block = tuple(quant.get("weight_block_size") or (128, 128))
@@ -200,6 +203,7 @@ class EngineConfig:
             eos_token_id=d.get("eos_token_id"),
             num_nextn_predict_layers=int(d.get("num_nextn_predict_layers") or 0),
             weight_block_size=(int(block[0]), int(block[1])),
+            quant_mode=(d.get("quant_config") or {}).get("mode"),
             raw=d,
         )
 

@@ -41,7 +41,7 @@ class FusedMLP:
     def __init__(self, w13: torch.Tensor, w2: torch.Tensor):
         self.w13 = w13
         self.w2 = w2
-        self.inter = w2.shape[1]
+        self.inter = w2.shape[1] if isinstance(w2, torch.Tensor) else w2.in_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = linear(x, self.w13)

@@ -9,8 +9,13 @@ e4m3 weights with block ``weight_scale_inv`` (128x128 by default, ragged edge bl
 at load, cast everything else to the requested dtype, and never read MTP layers
 (``model.layers.N`` with N >= num_hidden_layers).
 
-Does not: keep FP8 weights quantised (``load_model(quant=)`` re-quantises to int8/int4 after load),
-or write checkpoints.
+Checkpoints written by ``engine quantize`` (``quant_checkpoint.py``) store ``<name>.qweight`` +
+``<name>.scales`` instead of ``<name>.weight``; those load straight into ``QuantLinear`` /
+``QuantExperts`` (the true input width of each weight comes from the config, since int4 rows are
+padded to whole groups), with no float copy.
+
+Does not: keep FP8 weights in FP8 (``load_model(quant=)`` re-quantises to int8/int4 after load),
+or write checkpoints (``quant_checkpoint.py`` does).
 Errors are ``CheckpointError`` naming the file or tensor at fault.
 """
 
@@ -24,6 +29,7 @@ import torch
 from safetensors import safe_open
 
 from .config import EngineConfig, EngineError
+from .quant import QuantExperts, QuantLinear, QuantWeight
 
 INDEX = "model.safetensors.index.json"
 _LAYER = re.compile(r"^model\.layers\.(\d+)\.")
@@ -120,21 +126,61 @@ class CheckpointReader:
             w = dequant_fp8_block(w, self.raw(scale_name), self.block)
         return w.to(dtype)
 
+    def quant_weight(self, prefix: str, in_features: int) -> QuantWeight | None:
+        """``prefix.qweight`` + ``prefix.scales`` as a ``QuantWeight``, or None if not stored quantised."""
+        if not self.has(prefix + ".qweight"):
+            return None
+        try:
+            q = QuantWeight.infer(self.raw(prefix + ".qweight"), self.raw(prefix + ".scales"), in_features, prefix)
+        except ValueError as exc:
+            raise CheckpointError(str(exc)) from exc
+        group = (self.cfg.raw.get("quant_config") or {}).get("group_size")
+        if q.mode == "int4" and group and q.group_size != group:
+            raise CheckpointError(f"{prefix}: qweight {tuple(q.qweight.shape)} and scales {tuple(q.scales.shape)} "
+                                  f"give int4 groups of {q.group_size}, but quant_config says {group} "
+                                  f"(does not fit in_features {in_features})")
+        return q
+
+    def need_quant(self, prefix: str, in_features: int) -> QuantWeight:
+        q = self.quant_weight(prefix, in_features)
+        if q is None:
+            raise CheckpointError(f"tensor {prefix}.qweight is missing: the checkpoint is only partly quantised")
+        return q
+
+    def linear(self, prefix: str, dtype: torch.dtype, in_features: int) -> torch.Tensor | QuantLinear:
+        """A projection weight ``[out, in]``: float (``weight``) or ``QuantLinear`` if stored quantised."""
+        q = self.quant_weight(prefix, in_features)
+        return self.weight(prefix, dtype) if q is None else QuantLinear(q)
+
     def optional(self, name: str, dtype: torch.dtype) -> torch.Tensor | None:
         return self.raw(name).to(dtype) if self.has(name) else None
 
 
-def _fused(reader: CheckpointReader, prefix: str, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Dense SwiGLU at ``prefix`` -> (w13 [2I, D], w2 [D, I])."""
+def _fused(reader: CheckpointReader, prefix: str, dtype: torch.dtype, inter: int):
+    """Dense SwiGLU at ``prefix`` -> (w13 [2I, D], w2 [D, I]), float tensors or ``QuantLinear``s."""
+    dim = reader.cfg.hidden_size
+    w2 = reader.linear(prefix + ".down_proj", dtype, inter)
+    if reader.has(prefix + ".gate_proj.qweight"):
+        parts = [reader.need_quant(f"{prefix}.{n}", dim) for n in ("gate_proj", "up_proj")]
+        return QuantLinear(QuantWeight.cat_rows(parts)), w2
     gate = reader.weight(prefix + ".gate_proj", dtype)
     up = reader.weight(prefix + ".up_proj", dtype)
-    return torch.cat([gate, up], dim=0), reader.weight(prefix + ".down_proj", dtype)
+    return torch.cat([gate, up], dim=0), w2
 
 
-def read_experts(reader: CheckpointReader, prefix: str, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Routed experts at ``prefix`` (``model.layers.N.mlp.experts``) -> w13 [E, 2I, D], w2 [E, D, I]."""
+def read_experts(reader: CheckpointReader, prefix: str, dtype: torch.dtype):
+    """Routed experts at ``prefix`` (``model.layers.N.mlp.experts``) -> w13 [E, 2I, D], w2 [E, D, I]
+    (float tensors, or ``QuantExperts`` for a quantised checkpoint)."""
     cfg = reader.cfg
     e_n, inter, dim = cfg.n_routed_experts, cfg.moe_intermediate_size, cfg.hidden_size
+    if reader.has(prefix + ".gate_up_proj.qweight"):
+        return (QuantExperts(reader.need_quant(prefix + ".gate_up_proj", dim)),
+                QuantExperts(reader.need_quant(prefix + ".down_proj", inter)))
+    if reader.has(prefix + ".0.gate_proj.qweight"):
+        w13 = [QuantWeight.cat_rows([reader.need_quant(f"{prefix}.{e}.{n}", dim) for n in ("gate_proj", "up_proj")])
+               for e in range(e_n)]
+        w2 = [reader.need_quant(f"{prefix}.{e}.down_proj", inter) for e in range(e_n)]
+        return QuantExperts(QuantWeight.stack(w13)), QuantExperts(QuantWeight.stack(w2))
     if reader.has(prefix + ".gate_up_proj"):  # transformers' packed in-memory layout
         return reader.raw(prefix + ".gate_up_proj").to(dtype), reader.raw(prefix + ".down_proj").to(dtype)
     w13 = torch.empty(e_n, 2 * inter, dim, dtype=dtype)
@@ -147,19 +193,22 @@ def read_experts(reader: CheckpointReader, prefix: str, dtype: torch.dtype) -> t
     return w13, w2
 
 
-def read_attention(reader: CheckpointReader, prefix: str, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """MLA weights at ``prefix`` (``model.layers.N.self_attn``) keyed as ``attention.MLA`` expects."""
-    w: dict[str, torch.Tensor] = {}
-    if reader.cfg.q_lora_rank is None:
-        w["wq"] = reader.weight(prefix + ".q_proj", dtype)
+def read_attention(reader: CheckpointReader, prefix: str, dtype: torch.dtype) -> dict:
+    """MLA weights at ``prefix`` (``model.layers.N.self_attn``) keyed as ``attention.MLA`` expects;
+    projections are float tensors or ``QuantLinear``s."""
+    cfg = reader.cfg
+    dim = cfg.hidden_size
+    w: dict = {}
+    if cfg.q_lora_rank is None:
+        w["wq"] = reader.linear(prefix + ".q_proj", dtype, dim)
     else:
-        w["wq_a"] = reader.weight(prefix + ".q_a_proj", dtype)
+        w["wq_a"] = reader.linear(prefix + ".q_a_proj", dtype, dim)
         w["q_norm"] = reader.raw(prefix + ".q_a_layernorm.weight").to(dtype)
-        w["wq_b"] = reader.weight(prefix + ".q_b_proj", dtype)
-    w["wkv_a"] = reader.weight(prefix + ".kv_a_proj_with_mqa", dtype)
+        w["wq_b"] = reader.linear(prefix + ".q_b_proj", dtype, cfg.q_lora_rank)
+    w["wkv_a"] = reader.linear(prefix + ".kv_a_proj_with_mqa", dtype, dim)
     w["kv_norm"] = reader.raw(prefix + ".kv_a_layernorm.weight").to(dtype)
-    w["wkv_b"] = reader.weight(prefix + ".kv_b_proj", dtype)
-    w["wo"] = reader.weight(prefix + ".o_proj", dtype)
+    w["wkv_b"] = reader.linear(prefix + ".kv_b_proj", dtype, cfg.kv_lora_rank)
+    w["wo"] = reader.linear(prefix + ".o_proj", dtype, cfg.num_attention_heads * cfg.v_head_dim)
     for key, name in (("wq_a_bias", "q_a_proj"), ("wkv_a_bias", "kv_a_proj_with_mqa"), ("wo_bias", "o_proj")):
         b = reader.optional(f"{prefix}.{name}.bias", dtype)
         if b is not None:
@@ -169,13 +218,19 @@ def read_attention(reader: CheckpointReader, prefix: str, dtype: torch.dtype) ->
 
 def load_model(path: str | Path, dtype: torch.dtype = torch.float32, quant: str | None = None):
     """Load a checkpoint directory into a ``DeepseekEngineModel``; ``quant`` "int8"/"int4" then
-    quantises its linear weights in place (``quantize_model``)."""
+    quantises its linear weights in place (``quantize_model``). A checkpoint already quantised by
+    ``engine quantize`` loads as it is (``quant`` may name its mode, or be None)."""
     from .model import DeepseekEngineModel  # local import keeps loader importable on its own
 
     cfg = EngineConfig.from_file(Path(path))
+    quant = None if quant in (None, "none") else quant
+    if cfg.quant_mode and quant not in (None, cfg.quant_mode):
+        raise EngineError(f"{path} is already quantised to {cfg.quant_mode}; it cannot load as {quant} "
+                          f"(quantise the original checkpoint instead)")
     reader = CheckpointReader(path, cfg, cfg.weight_block_size)
     model = DeepseekEngineModel.from_reader(cfg, reader, dtype)
-    if quant not in (None, "none"):
+    model.quant = cfg.quant_mode
+    if quant is not None and cfg.quant_mode is None:
         from .quantize_model import quantize_model
 
         quantize_model(model, quant)

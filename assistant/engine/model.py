@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from .attention import MLA
 from .cache import LatentCache
 from .config import EngineConfig
-from .layers import FusedMLP, rms_norm
+from .layers import FusedMLP, linear, rms_norm
 from .moe import Gate, MoE
 from .rope import Rotary
 
@@ -37,7 +37,8 @@ class DecoderLayer:
 
 
 class DeepseekEngineModel:
-    """Whole model. ``embed`` [vocab, dim], ``norm`` [dim], ``lm_head`` [vocab, dim], ``layers``."""
+    """Whole model. ``embed`` [vocab, dim], ``norm`` [dim], ``lm_head`` [vocab, dim] (a tensor, or a
+    ``QuantLinear`` once quantised), ``layers``."""
 
     def __init__(self, cfg: EngineConfig, embed: torch.Tensor, layers: list[DecoderLayer],
                  norm: torch.Tensor, lm_head: torch.Tensor, rotary: Rotary, dtype: torch.dtype,
@@ -45,6 +46,7 @@ class DeepseekEngineModel:
         self.cfg, self.embed, self.layers = cfg, embed, layers
         self.norm, self.lm_head, self.rotary, self.dtype = norm, lm_head, rotary, dtype
         self.skipped_tensors = skipped or []
+        self.quant: str | None = None  # set by load_model / quantize_model
 
     @classmethod
     def from_reader(cls, cfg: EngineConfig, reader, dtype: torch.dtype) -> "DeepseekEngineModel":
@@ -59,10 +61,13 @@ class DeepseekEngineModel:
                 gate = Gate(cfg, reader.raw(p + ".mlp.gate.weight"),
                             reader.optional(p + ".mlp.gate.e_score_correction_bias", torch.float32))
                 w13, w2 = read_experts(reader, p + ".mlp.experts", dtype)
-                shared = FusedMLP(*_fused(reader, p + ".mlp.shared_experts", dtype)) if cfg.n_shared_experts else None
+                shared = None
+                if cfg.n_shared_experts:
+                    width = cfg.moe_intermediate_size * cfg.n_shared_experts
+                    shared = FusedMLP(*_fused(reader, p + ".mlp.shared_experts", dtype, width))
                 mlp = MoE(gate, w13, w2, shared)
             else:
-                mlp = FusedMLP(*_fused(reader, p + ".mlp", dtype))
+                mlp = FusedMLP(*_fused(reader, p + ".mlp", dtype, cfg.intermediate_size))
             layers.append(DecoderLayer(
                 attn, mlp,
                 reader.raw(p + ".input_layernorm.weight").to(dtype),
@@ -70,12 +75,12 @@ class DeepseekEngineModel:
                 cfg.rms_norm_eps,
             ))
         embed = reader.raw("model.embed_tokens.weight").to(dtype)
-        if cfg.tie_word_embeddings or not reader.has("lm_head.weight"):
+        if cfg.tie_word_embeddings or not (reader.has("lm_head.weight") or reader.has("lm_head.qweight")):
             if not cfg.tie_word_embeddings:
                 reader.raw("lm_head.weight")  # raises a clear missing-tensor error
             lm_head = embed
         else:
-            lm_head = reader.weight("lm_head", dtype)
+            lm_head = reader.linear("lm_head", dtype, cfg.hidden_size)
         norm = reader.raw("model.norm.weight").to(dtype)
         return cls(cfg, embed, layers, norm, lm_head, rotary, dtype, list(reader.skipped))
 
@@ -105,4 +110,8 @@ class DeepseekEngineModel:
         cache.advance(t)
         if last_only:
             x = x[-1:]
-        return F.linear(rms_norm(x, self.norm, self.cfg.rms_norm_eps), self.lm_head)
+        return self.logits(x)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Final norm and ``lm_head``: hidden [T, dim] -> logits [T, vocab]."""
+        return linear(rms_norm(x, self.norm, self.cfg.rms_norm_eps), self.lm_head)

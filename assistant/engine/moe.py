@@ -4,8 +4,9 @@ Does: score tokens against ``n_routed_experts`` (softmax or sigmoid, in fp32), s
 with greedy, group_limited_greedy (group score = max) or noaux_tc (group score = sum of the
 top-2 scores plus ``e_score_correction_bias``; the bias only steers selection, weights come from
 the unbiased scores), optionally renormalise, multiply by ``routed_scaling_factor``. Dispatch
-sorts the (token, slot) pairs by expert and bincounts them, then visits only the experts that
-received tokens, so each active expert's fused gate+up and down matrices are read once per step.
+sorts the (token, slot) pairs by expert and bincounts them, gathers the rows once, then visits only
+the experts that received tokens, so each active expert's fused gate+up and down matrices are read
+once per step; the results are un-sorted and each token's k slots weighted in one batched matmul.
 After ``quantize_model`` ``w13`` / ``w2`` are ``quant.QuantExperts`` and each active expert runs
 through ``.matmul(x_rows, expert)`` (only that expert's quantised bytes are read).
 
@@ -87,24 +88,23 @@ class MoE:
         return w.matmul(x, expert) if isinstance(w, QuantExperts) else F.linear(x, w[expert])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        k = self.gate.top_k
+        t, k = x.shape[0], self.gate.top_k
         weights, idx = self.gate.route(x)
-        flat = idx.reshape(-1)
-        order = torch.argsort(flat, stable=True)
-        counts = torch.bincount(flat, minlength=self.gate.n)
-        ends, sizes = torch.cumsum(counts, 0).tolist(), counts.tolist()
-        active = torch.nonzero(counts).flatten().tolist()  # only experts that got tokens
-        token_of = order // k
-        w_sorted = weights.reshape(-1)[order].to(x.dtype)
-        out = torch.zeros_like(x)
-        for expert in active:
-            end = ends[expert]
-            start = end - sizes[expert]
-            rows = token_of[start:end]
-            h = self._expert(self.w13, x[rows], expert)
-            h = F.silu(h[:, : self.inter]) * h[:, self.inter :]
-            y = self._expert(self.w2, h, expert) * w_sorted[start:end, None]
-            out.index_add_(0, rows, y)
+        order = torch.argsort(idx.reshape(-1), stable=True)
+        counts = torch.bincount(idx.reshape(-1), minlength=self.gate.n).tolist()
+        xs = x[order // k]  # [T * k, dim]: one gather, rows grouped by expert
+        ys = torch.empty_like(xs)
+        start = 0
+        for expert, n in enumerate(counts):
+            if n:  # only experts that got tokens
+                h = self._expert(self.w13, xs[start : start + n], expert)
+                ys[start : start + n] = self._expert(self.w2, F.silu(h[:, : self.inter]) * h[:, self.inter :], expert)
+                start += n
+        # Un-sort with a permutation copy, then weight the k slots of each token with one bmm: an
+        # index_add_ over (token, slot) rows serialises on CPU and cost 40% of a 1k-token prefill.
+        y = torch.empty_like(ys)
+        y[order] = ys
+        out = torch.bmm(weights.to(x.dtype).unsqueeze(1), y.view(t, k, -1)).squeeze(1)
         if self.shared is not None:
             out = out + self.shared.forward(x)
         return out

@@ -3,14 +3,15 @@
 Does: symmetric round-to-nearest quantisation of ``[*, out, in]`` weights: ``int8`` with one
 fp32 scale per output row (amax/127, q in [-127, 127]); ``int4`` with one per output row and
 group of ``group_size`` input columns (amax/7, q in [-8, 7], ``in`` zero-padded to a multiple).
-``.kernel`` on ``QuantLinear`` / ``QuantExperts`` names the matmul ("auto" takes the first fast
-one a one-off probe finds working): ``int8pack_mm`` (``torch._weight_int8pack_mm``),
-``int4pack_mm_cpu`` (``aten._weight_int4pack_mm_for_cpu``), both fed ``compute_dtype`` (bf16:
+``.kernel`` on ``QuantLinear`` / ``QuantExperts`` names the matmul. "auto" takes ``avx2`` -- our
+own gemv (``kernels.py``) for up to ``GEMV_ROWS`` rows, dequantise + matmul beyond -- when it
+compiled here, else the first fast torch one a one-off probe finds working: ``int8pack_mm``
+(``torch._weight_int8pack_mm``), ``int4pack_mm_cpu`` (``aten._weight_int4pack_mm_for_cpu``), both fed ``compute_dtype`` (bf16:
 their fp32 paths are 5-10x slower) activations, so ~0.5% off the ``dequant`` fallback (512-row
 chunks, ``F.linear``, any dtype/shape); opt-in ``fbgemm_w8a8`` (int8 only) also quantises
 activations per tensor (uint8, fbgemm): fastest here but ~2x the error, not weight-only.
 The int4 kernel keeps only its packed form (0.5 byte/weight); ``quant_weight()`` rebuilds ours.
-Doesn't: quantise embeddings/router/``lm_head`` (skipped by name), FP8 block-scaled weights
+Doesn't: quantise embeddings/router/``lm_head`` in ``quantize_module`` (skipped by name), FP8 block-scaled weights
 (dequantise first), or GPU; quantised modules hold plain tensors, so use ``to_tensors``, not state_dict.
 
 On-disk format (safetensors, written once by ``engine quantize``): each quantised
@@ -25,7 +26,6 @@ int8 ``[*, out, in]``, or for int4 uint8 ``[*, out, in_pad // 2]`` with byte j =
 import fnmatch
 import functools
 import math
-import time
 import warnings
 from dataclasses import dataclass
 
@@ -34,7 +34,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 MODES = ("int8", "int4")
-KERNELS = {"int8": ("int8pack_mm", "fbgemm_w8a8", "dequant"), "int4": ("int4pack_mm_cpu", "dequant")}
+KERNELS = {"int8": ("avx2", "int8pack_mm", "fbgemm_w8a8", "dequant"), "int4": ("avx2", "int4pack_mm_cpu", "dequant")}
+GEMV_ROWS = 16  # up to this many activation rows (decode) use our gemv kernel; more use dequant + matmul
 DEFAULT_SKIP = ("embed_tokens", "lm_head", "*norm*", "*.mlp.gate", "*.mlp.gate.weight")
 _CHUNK_ROWS = 512  # fallback dequantises this many rows at a time
 
@@ -68,6 +69,39 @@ class QuantWeight:
         if mode not in MODES or (qw.dtype, sc.shape) != want or sc.dtype != torch.float32 or g < (mode == "int4"):
             raise ValueError(f"{prefix}: bad {mode} tensors {qw.dtype}{tuple(qw.shape)} / {sc.dtype}{tuple(sc.shape)}")
         return cls(mode, qw, sc, in_features or k, g)
+
+
+    @classmethod
+    def infer(cls, qweight: torch.Tensor, scales: torch.Tensor, in_features: int, name: str) -> "QuantWeight":
+        """Tensors read from a checkpoint, mode from the dtype (int8 / uint8 = int4), group size from
+        the shapes; ``in_features`` (the true K) comes from the model config. Raises ``ValueError``."""
+        if qweight.dtype == torch.int8:
+            mode, g, k_store = "int8", 0, in_features
+        elif qweight.dtype == torch.uint8 and scales.dim() >= 2 and scales.shape[-1]:
+            mode, g = "int4", qweight.shape[-1] * 2 // scales.shape[-1]
+            k_store = math.ceil(in_features / max(g, 1)) * g // 2
+        else:
+            raise ValueError(f"{name}: quantised weight has dtype {qweight.dtype}; expected int8 or uint8 (int4)")
+        if qweight.shape[-1] != k_store:
+            raise ValueError(f"{name}: qweight {tuple(qweight.shape)} does not fit in_features {in_features} "
+                             f"({mode}{f', group {g}' if g else ''})")
+        return cls.from_tensors({f"{name}.qweight": qweight, f"{name}.scales": scales}, name,
+                                {"mode": mode, "group_size": g}, in_features)
+
+    @classmethod
+    def cat_rows(cls, parts: list["QuantWeight"]) -> "QuantWeight":
+        """Stack output rows of same-mode, same-``in`` weights (e.g. gate and up into one w13)."""
+        q0 = parts[0]
+        scale_dim = -1 if q0.mode == "int8" else -2
+        return cls(q0.mode, torch.cat([p.qweight for p in parts], -2), torch.cat([p.scales for p in parts], scale_dim),
+                   q0.in_features, q0.group_size)
+
+    @classmethod
+    def stack(cls, parts: list["QuantWeight"]) -> "QuantWeight":
+        """Per-expert weights -> one ``[E, out, in]`` weight."""
+        q0 = parts[0]
+        return cls(q0.mode, torch.stack([p.qweight for p in parts]), torch.stack([p.scales for p in parts]),
+                   q0.in_features, q0.group_size)
 
 
 def quantize_int8(w: torch.Tensor) -> QuantWeight:
@@ -145,6 +179,10 @@ def available_kernels() -> tuple[str, ...]:
 def choose_kernel(mode: str, kernel: str = "auto", group_size: int = 0) -> str:
     if kernel != "auto":
         return kernel
+    from . import kernels
+
+    if kernels.available() and (mode == "int8" or group_size % 32 == 0):
+        return "avx2"
     fast = "int8pack_mm" if mode == "int8" else "int4pack_mm_cpu"
     return fast if fast in available_kernels() and (mode == "int8" or group_size in (32, 64, 128, 256)) else "dequant"
 
@@ -174,8 +212,20 @@ class _QuantOp(nn.Module):
             packed, sz = zip(*(_int4_pack_cpu(x, compute_dtype) for x in flat))
             self.qw, self.sz = torch.stack(packed), torch.stack(sz)  # [E|1, n_pad, in_pad/2], [E|1, G, n_pad, 2]
             self.k_pad = self.qw.shape[-1] * 2
-        else:
-            self.q = q
+        else:  # "avx2" (decode rows; prefill dequantises) and "dequant" read the canonical form
+            self.q = QuantWeight(q.mode, q.qweight.contiguous(), q.scales.contiguous(), q.in_features, q.group_size)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the runtime form the kernel reads (all experts, if stacked)."""
+        size = lambda *ts: sum(t.numel() * t.element_size() for t in ts)  # noqa: E731
+        if self.kernel == "int8pack_mm":
+            return size(self.qw, self.sc)
+        if self.kernel == "int4pack_mm_cpu":
+            return size(self.qw, self.sz)
+        if self.kernel == "fbgemm_w8a8":
+            return self.scales.numel() * (self.in_features + 4)
+        return size(self.q.qweight, self.q.scales)
 
     def quant_weight(self) -> QuantWeight:
         if self.q is not None:
@@ -190,9 +240,16 @@ class _QuantOp(nn.Module):
 
     def mm(self, x: torch.Tensor, e: int | None = None) -> torch.Tensor:
         """``x`` ``[M, in]`` -> ``[M, out]`` in ``x.dtype``; ``e`` selects the expert if stacked."""
+        if self.kernel == "avx2" and x.shape[0] <= GEMV_ROWS:
+            from . import kernels
+
+            q = self.q if e is None else self.q[e]
+            if q.mode == "int8":
+                return kernels.int8_gemv(x, q.qweight, q.scales).to(x.dtype)
+            return kernels.int4_gemv(x, q.qweight, q.scales, q.group_size, q.in_features).to(x.dtype)
         if self.kernel == "fbgemm_w8a8":
             return torch.ops.quantized.linear_dynamic(x.float().contiguous(), self.qw[e or 0], True).to(x.dtype)
-        if self.kernel != "dequant":
+        if self.kernel not in ("dequant", "avx2"):
             xp = F.pad(x.to(self.cd), (0, self.k_pad - self.in_features)).contiguous()
         if self.kernel == "int8pack_mm":
             qw, sc = (self.qw, self.sc) if e is None else (self.qw[e], self.sc[e])
@@ -272,28 +329,3 @@ def quantize_state_dict(sd: dict[str, torch.Tensor], mode: str, *, group_size: i
         else:
             out[name] = t
     return out, {"mode": mode, "group_size": g}
-
-
-def quant_matmul_speed(shapes=((2048, 1408), (1408, 2048)), batches=(1, 8), footprint_mb=128, iters=64) -> dict:
-    """Print/return ms per call of fp32 ``F.linear`` vs int8 vs int4 for ``[out, in]`` weights in one run,
-    cycling through enough copies of each (``footprint_mb``) to defeat the 32 MB L3, as decode does."""
-    def ms(fs, x, n):  # mean ms per call over n calls, cycling through the copies
-        t0 = [time.perf_counter()] + [fs[i % len(fs)](x) for i in range(n)]
-        return (time.perf_counter() - t0[0]) / n * 1e3
-    res = {}  # (out, in, batch) -> {label: ms}
-    for out_f, in_f in shapes:
-        n_of = lambda nbytes: max(2, math.ceil(footprint_mb * 2**20 / (nbytes * out_f * in_f)))  # noqa: E731
-        ws = [torch.randn(out_f, in_f) for _ in range(n_of(4))]
-        cands = {"fp32": [functools.partial(F.linear, weight=w) for w in ws]}
-        for mode, kern in (("int8", "auto"), ("int8", "fbgemm_w8a8"), ("int4", "auto")):
-            if kern in ("auto", *available_kernels()):
-                n = n_of(1 if mode == "int8" else 0.5)
-                mods = [QuantLinear(quantize(ws[i % len(ws)], mode), None, kern) for i in range(n)]
-                cands[f"{mode}:{mods[0].kernel}"] = mods
-        for b in batches:
-            x = torch.randn(b, in_f)
-            row = {k: min(ms(fs, x, max(iters, len(fs))) for _ in range(4)) for k, fs in cands.items()}  # 1 warm-up
-            cells = "  ".join(f"{k} {v:.3f} ms ({row['fp32'] / v:.2f}x)" for k, v in row.items())
-            print(f"[{out_f}x{in_f}] batch {b}: {cells}")
-            res[(out_f, in_f, b)] = row
-    return res

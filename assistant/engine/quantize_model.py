@@ -5,8 +5,8 @@ Does: ``quantize_model(model, "int8"|"int4")`` replaces, in every layer, the MLA
 shared-expert ``FusedMLP`` ``w13``/``w2`` by ``QuantLinear``, and the routed experts' stacked
 ``MoE.w13``/``w2`` by ``QuantExperts`` (dispatch then calls ``.matmul(rows, expert)`` for active
 experts only). The absorbed-decode ``w_uk``/``w_uv`` are rebuilt from the *dequantised* ``wkv_b``
-so prefill (expanded) and decode (absorbed) see the same weights. Embeddings, norms, router gate
-and ``lm_head`` stay float. ``QUANT_MODES`` lists accepted modes.
+so prefill (expanded) and decode (absorbed) see the same weights. ``lm_head`` becomes int8 per row
+in both modes. Embeddings (a row gather), norms and the router gate stay float. ``QUANT_MODES`` lists accepted modes.
 
 Does not: run on CUDA (the kernels are CPU ones), avoid the transient float copy (weights load in
 float, then quantise layer by layer), or read/write pre-quantised checkpoints (``engine quantize``).
@@ -18,7 +18,7 @@ import torch
 
 from .layers import FusedMLP
 from .moe import MoE
-from .quant import MODES, QuantExperts, QuantLinear, dequantize, quantize
+from .quant import MODES, QuantExperts, QuantLinear, quantize
 
 QUANT_MODES = MODES
 ATTN_KEYS = ("wq", "wq_a", "wq_b", "wkv_a", "wkv_b", "wo")
@@ -40,11 +40,7 @@ def quantize_model(model, mode: str, *, group_size: int | None = None, kernel: s
             if isinstance(w, torch.Tensor):
                 attn.w[key] = _ql(w, mode, group_size, kernel)
                 done.append(f"{p}.attn.{key}")
-        wkv_b = attn.w["wkv_b"]
-        if isinstance(wkv_b, QuantLinear):
-            deq = dequantize(wkv_b.quant_weight(), model.dtype)
-            deq = deq.view(attn.n_heads, attn.nope + attn.v_dim, attn.kv_rank)
-            attn.w_uk, attn.w_uv = deq[:, : attn.nope], deq[:, attn.nope :]
+        attn.refresh_absorbed()
         mlps = [(f"{p}.mlp", layer.mlp)]
         if isinstance(layer.mlp, MoE):
             moe = layer.mlp
@@ -61,5 +57,10 @@ def quantize_model(model, mode: str, *, group_size: int | None = None, kernel: s
                     if isinstance(w, torch.Tensor):
                         setattr(m, attr, _ql(w, mode, group_size, kernel))
                         done.append(f"{name}.{attr}")
+    if isinstance(model.lm_head, torch.Tensor):
+        # int8 per row in both modes: the head is a large share of decode bytes at small depth,
+        # and the logits are what sampling sees, so it gets the finer of the two formats.
+        model.lm_head = _ql(model.lm_head, "int8", None, kernel)
+        done.append("lm_head")
     model.quant = mode
     return done

@@ -38,8 +38,7 @@ def move_model(model, device: torch.device) -> None:
         layer.in_norm, layer.post_norm = mv(layer.in_norm), mv(layer.post_norm)
         attn = layer.attn
         attn.w = {k: mv(v) for k, v in attn.w.items()}
-        wkv_b = attn.w["wkv_b"].view(attn.n_heads, attn.nope + attn.v_dim, attn.kv_rank)
-        attn.w_uk, attn.w_uv = wkv_b[:, : attn.nope], wkv_b[:, attn.nope :]
+        attn.refresh_absorbed()
         mlps = [layer.mlp]
         if isinstance(layer.mlp, MoE):
             moe = layer.mlp
@@ -97,4 +96,4 @@ class ModelRunner:
             x = x + layer.mlp.forward(rms_norm(x, layer.post_norm, layer.eps))  # all B tokens at once
         for c in caches:
             c.advance(1)
-        return F.linear(rms_norm(x, m.norm, m.cfg.rms_norm_eps), m.lm_head)
+        return m.logits(x)

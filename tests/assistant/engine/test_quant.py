@@ -72,8 +72,8 @@ def test_quant_linear_close_to_fp32(mode, kernel, out_f, in_f):
         lin.weight.copy_(w)
         lin.bias.copy_(b)
     ql = QuantLinear.from_linear(lin, mode, kernel=kernel)
-    assert ql.kernel in ("int8pack_mm", "int4pack_mm_cpu", "dequant")
-    for batch in [(1,), (8,), (2, 3)]:
+    assert ql.kernel in ("avx2", "int8pack_mm", "int4pack_mm_cpu", "dequant")
+    for batch in [(1,), (8,), (2, 3), (40,)]:  # 40 rows: past the gemv, the prefill path
         x = _rand(*batch, in_f, seed=3)
         y, ref = ql(x), lin(x)
         assert y.shape == ref.shape and y.dtype == torch.float32
@@ -87,12 +87,26 @@ def test_quant_linear_close_to_fp32(mode, kernel, out_f, in_f):
 def test_fast_kernel_agrees_with_fallback(mode):
     _need_fast(mode)
     q = Q.quantize(_rand(96, 320, seed=4), mode, 64)
-    fast, slow = QuantLinear(q), QuantLinear(q, kernel="dequant")
+    fast, slow = QuantLinear(q, kernel=FAST[mode]), QuantLinear(q, kernel="dequant")
     assert fast.kernel == FAST[mode] and slow.kernel == "dequant"
     for m in (1, 5, 8):
         x = _rand(m, 320, seed=m)
         assert _rel(fast(x), slow(x)) < 1e-2  # bf16 activations vs fp32
     assert torch.equal(fast.quant_weight().qweight, q.qweight)  # packed form round-trips exactly
+
+
+@pytest.mark.parametrize("mode", Q.MODES)
+def test_auto_takes_our_gemv_and_it_matches_the_fallback(mode):
+    from assistant.engine import kernels
+
+    if not kernels.available():
+        pytest.skip("our gemv kernel did not build here (test_kernels.py says why)")
+    q = Q.quantize(_rand(96, 320, seed=4), mode, 64)
+    fast, slow = QuantLinear(q), QuantLinear(q, kernel="dequant")
+    assert fast.kernel == "avx2" and fast.nbytes == q.qweight.numel() + 4 * q.scales.numel()
+    for m in (1, 5, Q.GEMV_ROWS, Q.GEMV_ROWS + 1, 64):  # gemv rows, then dequantise + matmul
+        x = _rand(m, 320, seed=m)
+        assert _rel(fast(x), slow(x)) < 1e-5  # both fp32 on the same weight
 
 
 def test_int4_odd_group_size_falls_back():

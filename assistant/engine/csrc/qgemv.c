@@ -1,0 +1,202 @@
+/* Weight-only int8 / int4 matrix-vector products for decode (few activation rows), AVX2 + FMA.
+
+Does: y[T, N] = x[T, K] @ W^T with W in the on-disk format of assistant/engine/quant.py --
+int8 [N, K] with a fp32 scale per row, or int4 [N, Kp / 2] (low nibble = even column, +8 bias)
+with a fp32 scale per row and group of G columns. Each weight row is streamed once for up to
+four activation rows (more are tiled, re-reading the row from L1), output rows are split over
+OpenMP threads in contiguous ranges so each thread reads one sequential stream.
+Doesn't: check arguments (the Python wrapper does), large-T GEMM blocking, or non-x86 targets.
+The int4 fast path needs G % 32 == 0; other even G use plain scalar code.
+*/
+#include <immintrin.h>
+#include <stdint.h>
+
+#define INLINE static inline __attribute__((always_inline))
+
+int qgemv_cpu_ok(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+INLINE float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+/* NT activation rows against one int8 weight row. NV weight vectors (8 columns each) per step:
+   4 for NT <= 2 so each accumulator chain gets one FMA per step (hides FMA latency at T = 1),
+   2 for NT > 2 to stay within 16 ymm registers. */
+INLINE void i8_tile(const int8_t *w, const float *x, long ldx, long K, float s, float *y, long ldy,
+                    const int NT, const int NV) {
+    __m256 acc[4][4];
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; t++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; j++) acc[t][j] = _mm256_setzero_ps();
+    const long step = 8 * NV, kv = K / step * step;
+    for (long k = 0; k < kv; k += step) {
+        _mm_prefetch((const char *)(w + k + 1024), _MM_HINT_T0);
+        __m256 wv[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; j++)
+            wv[j] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + k + 8 * j))));
+#pragma GCC unroll 4
+        for (int t = 0; t < NT; t++)
+#pragma GCC unroll 4
+            for (int j = 0; j < NV; j++)
+                acc[t][j] = _mm256_fmadd_ps(wv[j], _mm256_loadu_ps(x + t * ldx + k + 8 * j), acc[t][j]);
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) {
+#pragma GCC unroll 4
+        for (int j = 1; j < NV; j++) acc[t][0] = _mm256_add_ps(acc[t][0], acc[t][j]);
+        float r = hsum(acc[t][0]);
+        for (long k = kv; k < K; k++) r += (float)w[k] * x[t * ldx + k];
+        y[t * ldy] = r * s;
+    }
+}
+
+void qgemv_int8(const float *x, long T, long K, const int8_t *w, const float *scales, long N,
+                float *y, int nthreads) {
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && N >= 64)
+    for (long n = 0; n < N; n++) {
+        const int8_t *wr = w + n * K;
+        for (long t0 = 0; t0 < T; t0 += 4) {
+            const float *xt = x + t0 * K;
+            float *yt = y + t0 * N + n;
+            switch (T - t0 >= 4 ? 4 : T - t0) {
+                case 1: i8_tile(wr, xt, K, K, scales[n], yt, N, 1, 4); break;
+                case 2: i8_tile(wr, xt, K, K, scales[n], yt, N, 2, 4); break;
+                case 3: i8_tile(wr, xt, K, K, scales[n], yt, N, 3, 2); break;
+                default: i8_tile(wr, xt, K, K, scales[n], yt, N, 4, 2); break;
+            }
+        }
+    }
+}
+
+/* x [T, Kp] -> xd [T, Kp] with each 16-column chunk reordered to its 8 even then 8 odd columns
+   (the order the fast int4 path unpacks nibbles in), and sx [T, Kp / G] = per-group sums of x:
+   the kernel multiplies x by the biased nibbles q + 8 and subtracts 8 * sum(x) per group, which
+   saves a subtraction per weight. */
+void qgemv_int4_prep(const float *x, long T, long Kp, long G, float *xd, float *sx) {
+    for (long t = 0; t < T; t++) {
+        for (long c = 0; c < Kp; c += 16)
+            for (int i = 0; i < 8; i++) {
+                xd[t * Kp + c + i] = x[t * Kp + c + 2 * i];
+                xd[t * Kp + c + 8 + i] = x[t * Kp + c + 2 * i + 1];
+            }
+        for (long g = 0; g < Kp / G; g++) {
+            float a = 0.f;
+            for (long k = g * G; k < (g + 1) * G; k++) a += x[t * Kp + k];
+            sx[t * (Kp / G) + g] = a;
+        }
+    }
+}
+
+/* One 32-column (16-byte) step of i4_tile. The bytes are broadcast to both 128-bit lanes and
+   spread to one byte per 32-bit lane with an in-lane vpshufb (cheaper than cross-lane sign
+   extension), then masked/shifted into low (even column) and high (odd column) nibbles. */
+INLINE void i4_step(const uint8_t *wb, const float *xd, long ldx, __m256 s, __m256 acc[4][4], const int NT,
+                    const int NA, const int SF) {
+    const __m256i ca = _mm256_setr_epi8(0, -1, -1, -1, 1, -1, -1, -1, 2, -1, -1, -1, 3, -1, -1, -1,
+                                        4, -1, -1, -1, 5, -1, -1, -1, 6, -1, -1, -1, 7, -1, -1, -1);
+    const __m256i cb = _mm256_setr_epi8(8, -1, -1, -1, 9, -1, -1, -1, 10, -1, -1, -1, 11, -1, -1, -1,
+                                        12, -1, -1, -1, 13, -1, -1, -1, 14, -1, -1, -1, 15, -1, -1, -1);
+    const __m256i mask = _mm256_set1_epi32(15);
+    _mm_prefetch((const char *)(wb + 512), _MM_HINT_T0);
+    __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)wb));
+    __m256i v0 = _mm256_shuffle_epi8(b, ca), v1 = _mm256_shuffle_epi8(b, cb);
+    __m256 wv[4];
+    wv[0] = _mm256_cvtepi32_ps(_mm256_and_si256(v0, mask));
+    wv[1] = _mm256_cvtepi32_ps(_mm256_srli_epi32(v0, 4));
+    wv[2] = _mm256_cvtepi32_ps(_mm256_and_si256(v1, mask));
+    wv[3] = _mm256_cvtepi32_ps(_mm256_srli_epi32(v1, 4));
+    if (SF) {
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) wv[j] = _mm256_mul_ps(wv[j], s);
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; t++)
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++)
+            acc[t][j % NA] = _mm256_fmadd_ps(wv[j], _mm256_loadu_ps(xd + t * ldx + 8 * j), acc[t][j % NA]);
+}
+
+/* NT activation rows (prepared as above) against one int4 weight row. NT <= 2: per-group
+   accumulators scaled once per group (no multiply per weight; alternating two accumulator sets
+   at NT == 1 measured ~5% slower). NT > 2: weights scaled first (the
+   multiply is shared by all NT rows) so only NT * 2 accumulators are live. */
+INLINE void i4_tile(const uint8_t *w, const float *scales, const float *xd, const float *sx, long ldx,
+                    long Kp, long G, float *y, long ldy, const int NT) {
+    const int SF = NT > 2, NA = SF ? 2 : 4;
+    const long ng = Kp / G;
+    __m256 acc[4][4], row[4];
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) {
+        row[t] = _mm256_setzero_ps();
+#pragma GCC unroll 4
+        for (int j = 0; j < NA; j++) acc[t][j] = _mm256_setzero_ps();
+    }
+    for (long g = 0; g < ng; g++) {
+        const __m256 s = _mm256_broadcast_ss(scales + g);
+        for (long c = g * G; c < (g + 1) * G; c += 32) i4_step(w + c / 2, xd + c, ldx, s, acc, NT, NA, SF);
+        if (!SF) {
+#pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                __m256 a = _mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), _mm256_add_ps(acc[t][2], acc[t][3]));
+                row[t] = _mm256_fmadd_ps(a, s, row[t]);
+#pragma GCC unroll 4
+                for (int j = 0; j < NA; j++) acc[t][j] = _mm256_setzero_ps();
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) {
+        float corr = 0.f;
+        for (long g = 0; g < ng; g++) corr += scales[g] * sx[t * ng + g];
+        __m256 a = SF ? _mm256_add_ps(acc[t][0], acc[t][1]) : row[t];
+        y[t * ldy] = hsum(a) - 8.f * corr;
+    }
+}
+
+static void i4_row_scalar(const uint8_t *w, const float *scales, const float *x, long T, long Kp, long G,
+                          float *y, long ldy) {
+    for (long t = 0; t < T; t++) {
+        float r = 0.f;
+        for (long g = 0; g < Kp / G; g++) {
+            float a = 0.f;
+            for (long k = g * G; k < (g + 1) * G; k += 2) {
+                uint8_t b = w[k / 2];
+                a += (float)((b & 15) - 8) * x[t * Kp + k] + (float)((b >> 4) - 8) * x[t * Kp + k + 1];
+            }
+            r += a * scales[g];
+        }
+        y[t * ldy] = r;
+    }
+}
+
+/* x: [T, Kp], zero-padded; when G % 32 == 0, xd / sx from qgemv_int4_prep, else x itself. */
+void qgemv_int4(const float *x, long T, long Kp, const uint8_t *w, const float *scales, long N, long G,
+                const float *sx, float *y, int nthreads) {
+    const long ng = Kp / G;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && N >= 64)
+    for (long n = 0; n < N; n++) {
+        const uint8_t *wr = w + n * (Kp / 2);
+        const float *sr = scales + n * ng;
+        if (G % 32) {
+            i4_row_scalar(wr, sr, x, T, Kp, G, y + n, N);
+            continue;
+        }
+        for (long t0 = 0; t0 < T; t0 += 4) {
+            const float *xt = x + t0 * Kp, *st = sx + t0 * ng;
+            float *yt = y + t0 * N + n;
+            switch (T - t0 >= 4 ? 4 : T - t0) {
+                case 1: i4_tile(wr, sr, xt, st, Kp, Kp, G, yt, N, 1); break;
+                case 2: i4_tile(wr, sr, xt, st, Kp, Kp, G, yt, N, 2); break;
+                case 3: i4_tile(wr, sr, xt, st, Kp, Kp, G, yt, N, 3); break;
+                default: i4_tile(wr, sr, xt, st, Kp, Kp, G, yt, N, 4); break;
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import os
+import shutil
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from assistant.engine import kernels
+from assistant.engine.quant import dequantize, quantize
+
+
+def _cpu_has_avx2() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return " avx2" in flags and " fma" in flags
+
+
+# Where the kernels can run they must: a silent fallback would hide a broken build.
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None or not _cpu_has_avx2(),
+                                reason="needs a C compiler and an AVX2/FMA CPU")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kernel_cache(tmp_path_factory):
+    old = os.environ.get("LINGXI_KERNEL_CACHE")
+    os.environ["LINGXI_KERNEL_CACHE"] = str(tmp_path_factory.mktemp("kernels"))
+    kernels._lib.cache_clear()
+    yield
+    if old is None:
+        del os.environ["LINGXI_KERNEL_CACHE"]
+    else:
+        os.environ["LINGXI_KERNEL_CACHE"] = old
+    kernels._lib.cache_clear()
+
+
+def _run(q, x):
+    if q.mode == "int8":
+        return kernels.int8_gemv(x, q.qweight, q.scales)
+    return kernels.int4_gemv(x, q.qweight, q.scales, q.group_size, q.in_features)
+
+
+def _check(y, ref):
+    assert y.dtype == torch.float32 and y.shape == ref.shape
+    assert (y - ref).abs().max() <= 1e-4 * ref.abs().max()
+
+
+def test_available():
+    assert kernels.available()
+
+
+@pytest.mark.parametrize("t", [1, 3, 17])
+@pytest.mark.parametrize("mode,g,k", [("int8", 0, 200), ("int8", 0, 256), ("int4", 32, 200), ("int4", 64, 200),
+                                      ("int4", 128, 384), ("int4", 6, 100)])
+def test_matches_dequantized_linear(mode, g, k, t):
+    gen = torch.Generator().manual_seed(t * 1000 + k + g)
+    q = quantize(torch.randn(37, k, generator=gen), mode, g or None)
+    x = torch.randn(t, k, generator=gen)
+    _check(_run(q, x), F.linear(x, dequantize(q)))
+
+
+@pytest.mark.parametrize("mode", ["int8", "int4"])
+def test_expert_slices_and_threads(mode):
+    gen = torch.Generator().manual_seed(1)
+    q = quantize(torch.randn(4, 130, 264, generator=gen), mode, 64)  # N >= 64: threaded path
+    x = torch.randn(2, 264, generator=gen).bfloat16()  # other dtypes are converted
+    for e in (0, 3):
+        ref = F.linear(x.float(), dequantize(q[e]))
+        _check(_run(q[e], x), ref)
+        assert not torch.allclose(_run(q[e], x), F.linear(x.float(), dequantize(q[1])))
+
+
+def test_rejects_bad_shapes():
+    q = quantize(torch.randn(8, 64), "int4", 32)
+    with pytest.raises(ValueError):
+        kernels.int4_gemv(torch.randn(1, 63), q.qweight, q.scales, 32, 64)
+    with pytest.raises(ValueError):
+        kernels.int8_gemv(torch.randn(1, 64), q.qweight, q.scales)
+
+
+def test_env_off_warns_once(monkeypatch):
+    monkeypatch.setenv("LINGXI_ENGINE_KERNELS", "off")
+    kernels._lib.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="LINGXI_ENGINE_KERNELS"):
+            assert not kernels.available()
+        assert not kernels.available()  # cached: no second warning or build
+    finally:
+        monkeypatch.delenv("LINGXI_ENGINE_KERNELS")
+        kernels._lib.cache_clear()
+    assert kernels.available()

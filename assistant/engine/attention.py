@@ -19,6 +19,7 @@ Does not: pack prefills of several sequences, page the cache, or use fused kerne
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from .cache import LatentCache
 from .config import EngineConfig
@@ -89,16 +90,16 @@ class MLA:
         latent = cache.write(layer, rows)  # [S, kv_rank + rope_dim]
         c_all, pe_all = latent[:, : self.kv_rank], latent[:, self.kv_rank :]
         s = latent.shape[0]
-        mask = None
+        # allowed[i, j]: query i (at position start + i) may see key j. None when nothing is hidden.
+        allowed = None
         if t > 1:
-            key_pos = torch.arange(s, device=x.device)
-            mask = torch.zeros(t, s, dtype=x.dtype, device=x.device)
-            mask.masked_fill_(key_pos[None, :] > (start + torch.arange(t, device=x.device))[:, None],
-                              float("-inf"))
+            allowed = torch.arange(s, device=x.device)[None, :] <= (start + torch.arange(t, device=x.device))[:, None]
         if absorb:
-            out = self._absorbed(q_nope, q_pe, c_all, pe_all, mask)
+            mask = None if allowed is None else torch.zeros(t, s, dtype=x.dtype, device=x.device).masked_fill_(
+                ~allowed, float("-inf"))
+            out = self._absorbed(q_nope, q_pe, latent, mask)
         else:
-            out = self._expanded(q_nope, q_pe, c_all, pe_all, mask)
+            out = self._expanded(q_nope, q_pe, c_all, pe_all, allowed, causal=start == 0)
         return linear(out.reshape(t, self.n_heads * self.v_dim), self.w["wo"], self.w.get("wo_bias"))
 
     def decode_batch(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
@@ -111,13 +112,8 @@ class MLA:
         b = x.shape[0]
         q_nope, q_pe, rows = self.project(x, cos, sin)
         q_lat = torch.einsum("thd,hdc->thc", q_nope, self.w_uk)  # [B, H, kv_rank]
-        o_lat = []
-        for j, cache in enumerate(caches):
-            latent = cache.write(layer, rows[j : j + 1])  # [S_j, kv_rank + rope_dim]
-            c_all, pe_all = latent[:, : self.kv_rank], latent[:, self.kv_rank :]
-            scores = (torch.einsum("thc,sc->hts", q_lat[j : j + 1], c_all)
-                      + torch.einsum("thr,sr->hts", q_pe[j : j + 1], pe_all))
-            o_lat.append(torch.einsum("hts,sc->thc", self._softmax(scores, None), c_all))
+        o_lat = [self._attend_latent(q_lat[j : j + 1], q_pe[j : j + 1], cache.write(layer, rows[j : j + 1]), None)
+                 for j, cache in enumerate(caches)]
         out = torch.einsum("thc,hvc->thv", torch.cat(o_lat), self.w_uv)  # [B, H, v]
         return linear(out.reshape(b, self.n_heads * self.v_dim), self.w["wo"], self.w.get("wo_bias"))
 
@@ -127,21 +123,38 @@ class MLA:
             scores = scores + mask
         return torch.softmax(scores, dim=-1, dtype=torch.float32).to(scores.dtype)
 
-    def _expanded(self, q_nope, q_pe, c_all, pe_all, mask) -> torch.Tensor:
-        """Expand latents to per-head k [S, H, qk] and v [S, H, v]; returns [T, H, v]."""
+    def _expanded(self, q_nope, q_pe, c_all, pe_all, allowed, causal: bool) -> torch.Tensor:
+        """Expand latents to per-head k [S, H, qk] and v [S, H, v]; returns [T, H, v].
+
+        Runs through ``scaled_dot_product_attention`` (its CPU flash kernel never materialises the
+        [H, T, S] scores: 1 GB per layer for a 4k prompt); ``causal`` when the prompt starts an
+        empty cache, else the explicit ``allowed`` mask (a continuation over a cached prefix)."""
         s = c_all.shape[0]
         kv = linear(c_all, self.w["wkv_b"]).view(s, self.n_heads, self.nope + self.v_dim)
         k_nope, v = kv[..., : self.nope], kv[..., self.nope :]
         k = torch.cat([k_nope, pe_all[:, None, :].expand(s, self.n_heads, self.rope_dim)], dim=-1)
         q = torch.cat([q_nope, q_pe], dim=-1)
-        scores = torch.matmul(q.transpose(0, 1), k.permute(1, 2, 0))  # [H, T, S]
-        probs = self._softmax(scores, mask)
-        return torch.matmul(probs, v.transpose(0, 1)).transpose(0, 1)  # [T, H, v]
+        is_causal = causal and allowed is not None
+        out = F.scaled_dot_product_attention(
+            q.transpose(0, 1)[None], k.transpose(0, 1)[None], v.transpose(0, 1)[None],
+            attn_mask=None if is_causal else allowed, is_causal=is_causal, scale=self.scale)
+        return out[0].transpose(0, 1)  # [T, H, v]
 
-    def _absorbed(self, q_nope, q_pe, c_all, pe_all, mask) -> torch.Tensor:
+    def _absorbed(self, q_nope, q_pe, latent, mask) -> torch.Tensor:
         """Attend over latents: q_nope @ W_uk -> [T, H, kv_rank]; output @ W_uv -> [T, H, v]."""
         q_lat = torch.einsum("thd,hdc->thc", q_nope, self.w_uk)
-        scores = torch.einsum("thc,sc->hts", q_lat, c_all) + torch.einsum("thr,sr->hts", q_pe, pe_all)
-        probs = self._softmax(scores, mask)  # [H, T, S]
-        o_lat = torch.einsum("hts,sc->thc", probs, c_all)
-        return torch.einsum("thc,hvc->thv", o_lat, self.w_uv)
+        return torch.einsum("thc,hvc->thv", self._attend_latent(q_lat, q_pe, latent, mask), self.w_uv)
+
+    def _attend_latent(self, q_lat, q_pe, latent, mask) -> torch.Tensor:
+        """``q_lat`` [T, H, kv_rank] and ``q_pe`` [T, H, rope] against the cached rows ``latent``
+        [S, kv_rank + rope] -> ``o_lat`` [T, H, kv_rank].
+
+        The query is concatenated to the latent's own layout so the scores are one matmul over the
+        cache rows as stored, and the output another over their ``c_kv`` columns (a strided view
+        BLAS reads in place): per-part einsums copied the 4k-token cache twice per layer per step."""
+        t, h = q_lat.shape[:2]
+        s = latent.shape[0]
+        q = torch.cat([q_lat, q_pe], dim=-1).reshape(t * h, -1)
+        scores = torch.matmul(q, latent.T).view(t, h, s)
+        probs = self._softmax(scores, None if mask is None else mask[:, None, :])
+        return torch.matmul(probs.view(t * h, s), latent[:, : self.kv_rank]).view(t, h, self.kv_rank)

@@ -76,7 +76,8 @@ def _lib() -> ctypes.CDLL | None:
         lib.qgemv_int8.argtypes = [_P, _L, _L, _P, _P, _L, _P, _I]
         lib.qgemv_int4.argtypes = [_P, _L, _L, _P, _P, _L, _L, _P, _P, _I]
         lib.qgemv_int4_prep.argtypes = [_P, _L, _L, _L, _P, _P]
-        for f in (lib.qgemv_int8, lib.qgemv_int4, lib.qgemv_int4_prep):
+        lib.gemv_f32.argtypes = [_P, _L, _L, _P, _L, _P, _I]
+        for f in (lib.qgemv_int8, lib.qgemv_int4, lib.qgemv_int4_prep, lib.gemv_f32):
             f.restype = None
         return lib
     except Exception as e:  # any failure means "use the torch path", never an error
@@ -87,6 +88,17 @@ def _lib() -> ctypes.CDLL | None:
 def available() -> bool:
     """True if the C kernels compiled and run here (decided once per process; never raises)."""
     return _lib() is not None
+
+
+def f32_gemv(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``x`` ``[T, K]`` @ fp32 ``weight`` ``[N, K]``.T -> fp32 ``[T, N]`` (``F.linear`` without bias)."""
+    x = x.contiguous().float()
+    (t, k), n = x.shape, weight.shape[0]
+    if weight.shape != (n, k) or weight.dtype != torch.float32 or not weight.is_contiguous():
+        raise ValueError(f"f32_gemv: weight {weight.dtype}{tuple(weight.shape)} vs x {tuple(x.shape)}")
+    y = torch.empty(t, n)
+    _lib().gemv_f32(x.data_ptr(), t, k, weight.data_ptr(), n, y.data_ptr(), torch.get_num_threads())
+    return y
 
 
 def int8_gemv(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
@@ -170,7 +182,8 @@ def bench(total_mb: int = 320, reps: int = 5, group_size: int = 128) -> dict:
                     ours = lambda: [int4_gemv(x, q.qweight, q.scales, q.group_size, q.in_features)
                                     for c in qs for x, q in zip(xs, c)]
                 res[f"{mode} {label} T={t}"] = nbytes / _best(ours, reps) / 1e9
-                ref = [[QuantLinear(q, None, "auto") for q in c] for c in qs[: max(1, copies // 3)]]
+                torch_kernel = "int8pack_mm" if mode == "int8" else "int4pack_mm_cpu"
+                ref = [[QuantLinear(q, None, torch_kernel) for q in c] for c in qs[: max(1, copies // 3)]]
                 tb = sum(q.qweight.nbytes + q.scales.nbytes for c in qs[: len(ref)] for q in c)
                 theirs = lambda: [m(x) for c in ref for x, m in zip(xs, c)]
                 res[f"{mode} {label} T={t} torch:{ref[0][0].kernel}"] = tb / _best(theirs, reps) / 1e9

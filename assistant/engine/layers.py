@@ -14,10 +14,21 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import kernels
+from .quant import GEMV_ROWS
+
 
 def linear(x: torch.Tensor, w, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """``F.linear(x, w, bias)`` for a tensor ``w``; for a module (``QuantLinear``) ``w(x) + bias``."""
+    """``F.linear(x, w, bias)`` for a tensor ``w``; for a module (``QuantLinear``) ``w(x) + bias``.
+
+    Decode-sized fp32 products on the CPU (``x`` of at most ``GEMV_ROWS`` rows) go to our gemv
+    kernel when it built here: batch-1 decode is nothing but these, and it streams the weight
+    closer to copy bandwidth than the BLAS gemv does."""
     if isinstance(w, torch.Tensor):
+        if (x.dim() == 2 and x.shape[0] <= GEMV_ROWS and w.dtype == x.dtype == torch.float32
+                and w.device.type == "cpu" and w.is_contiguous() and kernels.available()):
+            y = kernels.f32_gemv(x, w)
+            return y if bias is None else y + bias
         return F.linear(x, w, bias)
     y = w(x)
     return y if bias is None else y + bias.to(y.dtype)

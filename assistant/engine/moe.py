@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import EngineConfig
-from .layers import FusedMLP
+from .layers import FusedMLP, linear
 from .quant import QuantExperts
 
 
@@ -85,7 +85,7 @@ class MoE:
     @staticmethod
     def _expert(w, x: torch.Tensor, expert: int) -> torch.Tensor:
         """``x`` [rows, in] through expert ``expert`` of stacked ``w`` (a tensor or ``QuantExperts``)."""
-        return w.matmul(x, expert) if isinstance(w, QuantExperts) else F.linear(x, w[expert])
+        return w.matmul(x, expert) if isinstance(w, QuantExperts) else linear(x, w[expert])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t, k = x.shape[0], self.gate.top_k

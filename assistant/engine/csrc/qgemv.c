@@ -1,6 +1,6 @@
-/* Weight-only int8 / int4 matrix-vector products for decode (few activation rows), AVX2 + FMA.
+/* Matrix-vector products for decode (few activation rows), AVX2 + FMA: fp32 and weight-only int8 / int4.
 
-Does: y[T, N] = x[T, K] @ W^T with W in the on-disk format of assistant/engine/quant.py --
+Does: y[T, N] = x[T, K] @ W^T with W fp32 [N, K], or in the on-disk format of assistant/engine/quant.py --
 int8 [N, K] with a fp32 scale per row, or int4 [N, Kp / 2] (low nibble = even column, +8 bias)
 with a fp32 scale per row and group of G columns. Each weight row is streamed once for up to
 four activation rows (more are tiled, re-reading the row from L1), output rows are split over
@@ -54,6 +54,55 @@ INLINE void i8_tile(const int8_t *w, const float *x, long ldx, long K, float s, 
         float r = hsum(acc[t][0]);
         for (long k = kv; k < K; k++) r += (float)w[k] * x[t * ldx + k];
         y[t * ldy] = r * s;
+    }
+}
+
+/* fp32 twin of i8_tile: same tiling, the weights are loaded as they are. */
+INLINE void f32_tile(const float *w, const float *x, long ldx, long K, float *y, long ldy, const int NT,
+                     const int NV) {
+    __m256 acc[4][4];
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; t++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; j++) acc[t][j] = _mm256_setzero_ps();
+    const long step = 8 * NV, kv = K / step * step;
+    for (long k = 0; k < kv; k += step) {
+        _mm_prefetch((const char *)(w + k + 256), _MM_HINT_T0);
+        __m256 wv[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; j++) wv[j] = _mm256_loadu_ps(w + k + 8 * j);
+#pragma GCC unroll 4
+        for (int t = 0; t < NT; t++)
+#pragma GCC unroll 4
+            for (int j = 0; j < NV; j++)
+                acc[t][j] = _mm256_fmadd_ps(wv[j], _mm256_loadu_ps(x + t * ldx + k + 8 * j), acc[t][j]);
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < NT; t++) {
+#pragma GCC unroll 4
+        for (int j = 1; j < NV; j++) acc[t][0] = _mm256_add_ps(acc[t][0], acc[t][j]);
+        float r = hsum(acc[t][0]);
+        for (long k = kv; k < K; k++) r += w[k] * x[t * ldx + k];
+        y[t * ldy] = r;
+    }
+}
+
+/* fp32 weights [N, K]: MKL's gemv reaches ~80% of copy bandwidth here; one sequential stream per
+   thread gets closer, and decode at batch 1 is nothing but these. */
+void gemv_f32(const float *x, long T, long K, const float *w, long N, float *y, int nthreads) {
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && N >= 64)
+    for (long n = 0; n < N; n++) {
+        const float *wr = w + n * K;
+        for (long t0 = 0; t0 < T; t0 += 4) {
+            const float *xt = x + t0 * K;
+            float *yt = y + t0 * N + n;
+            switch (T - t0 >= 4 ? 4 : T - t0) {
+                case 1: f32_tile(wr, xt, K, K, yt, N, 1, 4); break;
+                case 2: f32_tile(wr, xt, K, K, yt, N, 2, 4); break;
+                case 3: f32_tile(wr, xt, K, K, yt, N, 3, 2); break;
+                default: f32_tile(wr, xt, K, K, yt, N, 4, 2); break;
+            }
+        }
     }
 }
 
@@ -176,10 +225,86 @@ static void i4_row_scalar(const uint8_t *w, const float *scales, const float *x,
     }
 }
 
+#ifndef PF4
+#define PF4 512
+#endif
+/* T == 1: two weight rows per step, so each x load is shared by both rows (x loads were a
+   large share of the uops). Per-group accumulators as in i4_tile, NA per row. */
+#ifndef I4_NA2
+#define I4_NA2 2
+#endif
+INLINE __m256i i4_lo8(const uint8_t *p) {
+#ifdef I4_ZX
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
+#else
+    (void)p; return _mm256_setzero_si256();
+#endif
+}
+INLINE void i4_tile2r(const uint8_t *w0, const uint8_t *w1, const float *sc0, const float *sc1,
+                      const float *xd, const float *sx, long Kp, long G, float *y) {
+    const long ng = Kp / G;
+    const __m256i ca = _mm256_setr_epi8(0, -1, -1, -1, 1, -1, -1, -1, 2, -1, -1, -1, 3, -1, -1, -1,
+                                        4, -1, -1, -1, 5, -1, -1, -1, 6, -1, -1, -1, 7, -1, -1, -1);
+    const __m256i cb = _mm256_setr_epi8(8, -1, -1, -1, 9, -1, -1, -1, 10, -1, -1, -1, 11, -1, -1, -1,
+                                        12, -1, -1, -1, 13, -1, -1, -1, 14, -1, -1, -1, 15, -1, -1, -1);
+    const __m256i mask = _mm256_set1_epi32(15);
+    const int NA = I4_NA2;
+    __m256 r0 = _mm256_setzero_ps(), r1 = _mm256_setzero_ps();
+    for (long g = 0; g < ng; g++) {
+        __m256 a0[4], a1[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < NA; j++) a0[j] = a1[j] = _mm256_setzero_ps();
+        for (long c = g * G; c < (g + 1) * G; c += 32) {
+            const uint8_t *b0p = w0 + c / 2, *b1p = w1 + c / 2;
+            _mm_prefetch((const char *)(b0p + PF4), _MM_HINT_T0);
+            _mm_prefetch((const char *)(b1p + PF4), _MM_HINT_T0);
+            __m256i u0, u1, v0, v1;
+#ifdef I4_ZX
+            u0 = i4_lo8(b0p); u1 = i4_lo8(b0p + 8); v0 = i4_lo8(b1p); v1 = i4_lo8(b1p + 8);
+#else
+            __m256i b0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b0p));
+            __m256i b1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b1p));
+            u0 = _mm256_shuffle_epi8(b0, ca); u1 = _mm256_shuffle_epi8(b0, cb);
+            v0 = _mm256_shuffle_epi8(b1, ca); v1 = _mm256_shuffle_epi8(b1, cb);
+#endif
+            __m256 x0 = _mm256_loadu_ps(xd + c), x1 = _mm256_loadu_ps(xd + c + 8);
+            __m256 x2 = _mm256_loadu_ps(xd + c + 16), x3 = _mm256_loadu_ps(xd + c + 24);
+            a0[0 % NA] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(u0, mask)), x0, a0[0 % NA]);
+            a1[0 % NA] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(v0, mask)), x0, a1[0 % NA]);
+            a0[1 % NA] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(u0, 4)), x1, a0[1 % NA]);
+            a1[1 % NA] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(v0, 4)), x1, a1[1 % NA]);
+            a0[2 % NA] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(u1, mask)), x2, a0[2 % NA]);
+            a1[2 % NA] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(v1, mask)), x2, a1[2 % NA]);
+            a0[3 % NA] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(u1, 4)), x3, a0[3 % NA]);
+            a1[3 % NA] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(v1, 4)), x3, a1[3 % NA]);
+        }
+        __m256 s0 = a0[0], s1 = a1[0];
+#pragma GCC unroll 4
+        for (int j = 1; j < NA; j++) { s0 = _mm256_add_ps(s0, a0[j]); s1 = _mm256_add_ps(s1, a1[j]); }
+        r0 = _mm256_fmadd_ps(s0, _mm256_broadcast_ss(sc0 + g), r0);
+        r1 = _mm256_fmadd_ps(s1, _mm256_broadcast_ss(sc1 + g), r1);
+    }
+    float c0 = 0.f, c1 = 0.f;
+    for (long g = 0; g < ng; g++) { c0 += sc0[g] * sx[g]; c1 += sc1[g] * sx[g]; }
+    y[0] = hsum(r0) - 8.f * c0;
+    y[1] = hsum(r1) - 8.f * c1;
+}
+
 /* x: [T, Kp], zero-padded; when G % 32 == 0, xd / sx from qgemv_int4_prep, else x itself. */
 void qgemv_int4(const float *x, long T, long Kp, const uint8_t *w, const float *scales, long N, long G,
                 const float *sx, float *y, int nthreads) {
     const long ng = Kp / G;
+    if (T == 1 && G % 32 == 0) {
+        const long N2 = N / 2;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && N >= 64)
+        for (long p = 0; p < N2; p++) {
+            const long n = 2 * p;
+            i4_tile2r(w + n * (Kp / 2), w + (n + 1) * (Kp / 2), scales + n * ng, scales + (n + 1) * ng, x, sx, Kp,
+                      G, y + n);
+        }
+        if (N % 2) i4_tile(w + (N - 1) * (Kp / 2), scales + (N - 1) * ng, x, sx, Kp, Kp, G, y + N - 1, N, 1);
+        return;
+    }
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && N >= 64)
     for (long n = 0; n < N; n++) {
         const uint8_t *wr = w + n * (Kp / 2);

@@ -48,6 +48,11 @@ def test_prefill_and_decode_match_transformers(name, build_ckpt, prompt_ids):
     a = model.forward(prompt_ids[:40], None, cache)
     b = model.forward(prompt_ids[40:], None, cache, absorb=True)
     assert (torch.cat([a, b]) - ref).abs().max().item() < TOL
+    # ... and an expanded chunk over a cached prefix (the explicit-mask path, not is_causal).
+    cache = model.new_cache()
+    a = model.forward(prompt_ids[:40], None, cache)
+    b = model.forward(prompt_ids[40:], None, cache, absorb=False)
+    assert (torch.cat([a, b]) - ref).abs().max().item() < TOL
 
 
 @pytest.mark.parametrize("name", ["v3_qlora", "v2_group"])

@@ -225,21 +225,11 @@ static void i4_row_scalar(const uint8_t *w, const float *scales, const float *x,
     }
 }
 
-#ifndef PF4
-#define PF4 512
-#endif
-/* T == 1: two weight rows per step, so each x load is shared by both rows (x loads were a
-   large share of the uops). Per-group accumulators as in i4_tile, NA per row. */
-#ifndef I4_NA2
-#define I4_NA2 2
-#endif
-INLINE __m256i i4_lo8(const uint8_t *p) {
-#ifdef I4_ZX
-    return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
-#else
-    (void)p; return _mm256_setzero_si256();
-#endif
-}
+/* T == 1: two weight rows per step, so each x load and the loop overhead are shared by both
+   rows (measured ~10-15% faster than one row at a time from DRAM, ~20% in cache). Two
+   accumulators per row and group (four measured no better: register pressure). Rows n and n + 1
+   are adjacent, so the software prefetch runs one row pair (Kp bytes) ahead, one line per 64
+   bytes; prefetching 512 bytes ahead in each row instead was ~15% slower than no 2-row tile. */
 INLINE void i4_tile2r(const uint8_t *w0, const uint8_t *w1, const float *sc0, const float *sc1,
                       const float *xd, const float *sx, long Kp, long G, float *y) {
     const long ng = Kp / G;
@@ -248,44 +238,37 @@ INLINE void i4_tile2r(const uint8_t *w0, const uint8_t *w1, const float *sc0, co
     const __m256i cb = _mm256_setr_epi8(8, -1, -1, -1, 9, -1, -1, -1, 10, -1, -1, -1, 11, -1, -1, -1,
                                         12, -1, -1, -1, 13, -1, -1, -1, 14, -1, -1, -1, 15, -1, -1, -1);
     const __m256i mask = _mm256_set1_epi32(15);
-    const int NA = I4_NA2;
     __m256 r0 = _mm256_setzero_ps(), r1 = _mm256_setzero_ps();
     for (long g = 0; g < ng; g++) {
-        __m256 a0[4], a1[4];
-#pragma GCC unroll 4
-        for (int j = 0; j < NA; j++) a0[j] = a1[j] = _mm256_setzero_ps();
+        __m256 a0 = _mm256_setzero_ps(), a0b = a0, a1 = a0, a1b = a0;
+        for (long o = g * G / 2; o < (g + 1) * G / 2; o += 64) {
+            _mm_prefetch((const char *)(w0 + o + Kp), _MM_HINT_T0);
+            _mm_prefetch((const char *)(w1 + o + Kp), _MM_HINT_T0);
+        }
         for (long c = g * G; c < (g + 1) * G; c += 32) {
-            const uint8_t *b0p = w0 + c / 2, *b1p = w1 + c / 2;
-            _mm_prefetch((const char *)(b0p + PF4), _MM_HINT_T0);
-            _mm_prefetch((const char *)(b1p + PF4), _MM_HINT_T0);
-            __m256i u0, u1, v0, v1;
-#ifdef I4_ZX
-            u0 = i4_lo8(b0p); u1 = i4_lo8(b0p + 8); v0 = i4_lo8(b1p); v1 = i4_lo8(b1p + 8);
-#else
-            __m256i b0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b0p));
-            __m256i b1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b1p));
-            u0 = _mm256_shuffle_epi8(b0, ca); u1 = _mm256_shuffle_epi8(b0, cb);
-            v0 = _mm256_shuffle_epi8(b1, ca); v1 = _mm256_shuffle_epi8(b1, cb);
-#endif
+            __m256i b0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(w0 + c / 2)));
+            __m256i b1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(w1 + c / 2)));
+            __m256i u0 = _mm256_shuffle_epi8(b0, ca), u1 = _mm256_shuffle_epi8(b0, cb);
+            __m256i v0 = _mm256_shuffle_epi8(b1, ca), v1 = _mm256_shuffle_epi8(b1, cb);
             __m256 x0 = _mm256_loadu_ps(xd + c), x1 = _mm256_loadu_ps(xd + c + 8);
             __m256 x2 = _mm256_loadu_ps(xd + c + 16), x3 = _mm256_loadu_ps(xd + c + 24);
-            a0[0 % NA] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(u0, mask)), x0, a0[0 % NA]);
-            a1[0 % NA] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(v0, mask)), x0, a1[0 % NA]);
-            a0[1 % NA] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(u0, 4)), x1, a0[1 % NA]);
-            a1[1 % NA] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(v0, 4)), x1, a1[1 % NA]);
-            a0[2 % NA] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(u1, mask)), x2, a0[2 % NA]);
-            a1[2 % NA] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(v1, mask)), x2, a1[2 % NA]);
-            a0[3 % NA] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(u1, 4)), x3, a0[3 % NA]);
-            a1[3 % NA] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(v1, 4)), x3, a1[3 % NA]);
+            a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(u0, mask)), x0, a0);
+            a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(v0, mask)), x0, a1);
+            a0b = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(u0, 4)), x1, a0b);
+            a1b = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(v0, 4)), x1, a1b);
+            a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(u1, mask)), x2, a0);
+            a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(v1, mask)), x2, a1);
+            a0b = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(u1, 4)), x3, a0b);
+            a1b = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(v1, 4)), x3, a1b);
         }
-        __m256 s0 = a0[0], s1 = a1[0];
-#pragma GCC unroll 4
-        for (int j = 1; j < NA; j++) { s0 = _mm256_add_ps(s0, a0[j]); s1 = _mm256_add_ps(s1, a1[j]); }
-        r0 = _mm256_fmadd_ps(s0, _mm256_broadcast_ss(sc0 + g), r0);
-        r1 = _mm256_fmadd_ps(s1, _mm256_broadcast_ss(sc1 + g), r1);
+        r0 = _mm256_fmadd_ps(_mm256_add_ps(a0, a0b), _mm256_broadcast_ss(sc0 + g), r0);
+        r1 = _mm256_fmadd_ps(_mm256_add_ps(a1, a1b), _mm256_broadcast_ss(sc1 + g), r1);
     }
     float c0 = 0.f, c1 = 0.f;
-    for (long g = 0; g < ng; g++) { c0 += sc0[g] * sx[g]; c1 += sc1[g] * sx[g]; }
+    for (long g = 0; g < ng; g++) {
+        c0 += sc0[g] * sx[g];
+        c1 += sc1[g] * sx[g];
+    }
     y[0] = hsum(r0) - 8.f * c0;
     y[1] = hsum(r1) - 8.f * c1;
 }
@@ -299,8 +282,8 @@ void qgemv_int4(const float *x, long T, long Kp, const uint8_t *w, const float *
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && N >= 64)
         for (long p = 0; p < N2; p++) {
             const long n = 2 * p;
-            i4_tile2r(w + n * (Kp / 2), w + (n + 1) * (Kp / 2), scales + n * ng, scales + (n + 1) * ng, x, sx, Kp,
-                      G, y + n);
+            const uint8_t *w0 = w + n * (Kp / 2);
+            i4_tile2r(w0, w0 + Kp / 2, scales + n * ng, scales + (n + 1) * ng, x, sx, Kp, G, y + n);
         }
         if (N % 2) i4_tile(w + (N - 1) * (Kp / 2), scales + (N - 1) * ng, x, sx, Kp, Kp, G, y + N - 1, N, 1);
         return;

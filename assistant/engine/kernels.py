@@ -3,11 +3,14 @@
 Does: ``int8_gemv`` / ``int4_gemv`` compute ``x @ dequantize(q).T`` in fp32 straight from the
 on-disk ``QuantWeight`` tensors (``quant.py``; slices ``qweight[e]`` of stacked experts too),
 reading each weight row once for all activation rows, so T = 1..8 decode steps run near memory
-bandwidth. The C source (``csrc/qgemv.c``, AVX2 + FMA, OpenMP over output rows) is compiled on
-first use with the system C compiler into ``$LINGXI_KERNEL_CACHE`` (else
-``$XDG_CACHE_HOME/lingxi/kernels`` or ``~/.cache/lingxi/kernels``), named by a hash of source and
+bandwidth. ``mla_decode`` is absorbed MLA attention for one decode token over the cached latent rows
+(``csrc/mla_decode.c``: one pass, online softmax per thread chunk). The C sources (``csrc/qgemv.c``
+and ``csrc/mla_decode.c``, AVX2 + FMA, OpenMP) are compiled on first use into one library with the
+system C compiler into ``$LINGXI_KERNEL_CACHE`` (else
+``$XDG_CACHE_HOME/lingxi/kernels`` or ``~/.cache/lingxi/kernels``), named by a hash of sources and
 flags, and loaded with ``ctypes`` (calls release the GIL). ``python -m assistant.engine.kernels``
-prints a bandwidth micro-benchmark against memcpy and torch's own int8 / int4 kernels.
+prints a bandwidth micro-benchmark against memcpy and torch's own int8 / int4 kernels, then
+``bench_mla`` (``... kernels mla``: that one only).
 Doesn't: handle large batches well (no GEMM blocking: beyond ~16 rows use torch), other CPU
 architectures (``available()`` is False without avx2/fma, a compiler, or with
 ``LINGXI_ENGINE_KERNELS=off``; callers fall back), autograd, or dtypes other than fp32 out.
@@ -27,8 +30,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-_SRC = Path(__file__).with_name("csrc") / "qgemv.c"
+_SRCS = tuple(Path(__file__).with_name("csrc") / n for n in ("qgemv.c", "mla_decode.c"))
 _FLAGS = ("-O3", "-march=x86-64-v3", "-mtune=generic", "-fopenmp", "-shared", "-fPIC", "-std=c11")
+_LIBS = ("-lm",)  # after the sources, so the linker keeps them
 _P, _L, _I = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
 
 
@@ -43,8 +47,8 @@ def _build() -> Path:
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not cc:
         raise RuntimeError("no C compiler (cc/gcc) on PATH")
-    src = _SRC.read_bytes()
-    tag = hashlib.sha256(src + " ".join((cc, *_FLAGS)).encode()).hexdigest()[:16]
+    src = b"".join(p.name.encode() + b"\0" + p.read_bytes() for p in _SRCS)
+    tag = hashlib.sha256(src + " ".join((cc, *_FLAGS, *_LIBS)).encode()).hexdigest()[:16]
     out = _cache_dir() / f"qgemv-{tag}.so"
     if out.exists():
         return out
@@ -52,9 +56,11 @@ def _build() -> Path:
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)  # unique: parallel builds don't clash
     os.close(fd)
     try:
-        r = subprocess.run([cc, *_FLAGS, str(_SRC), "-o", tmp], capture_output=True, text=True, timeout=120)
+        r = subprocess.run([cc, *_FLAGS, *map(str, _SRCS), "-o", tmp, *_LIBS], capture_output=True, text=True,
+                           timeout=120)
         if r.returncode:
-            raise RuntimeError(f"compiling {_SRC.name} failed: {r.stderr.strip()[-2000:]}")
+            names = " + ".join(p.name for p in _SRCS)
+            raise RuntimeError(f"compiling {names} failed: {r.stderr.strip()[-2000:]}")
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
@@ -77,7 +83,8 @@ def _lib() -> ctypes.CDLL | None:
         lib.qgemv_int4.argtypes = [_P, _L, _L, _P, _P, _L, _L, _P, _P, _I]
         lib.qgemv_int4_prep.argtypes = [_P, _L, _L, _L, _P, _P]
         lib.gemv_f32.argtypes = [_P, _L, _L, _P, _L, _P, _I]
-        for f in (lib.qgemv_int8, lib.qgemv_int4, lib.qgemv_int4_prep, lib.gemv_f32):
+        lib.mla_decode_f32.argtypes = [_P, _L, _L, _P, _L, _L, _L, ctypes.c_float, _P, _I]
+        for f in (lib.qgemv_int8, lib.qgemv_int4, lib.qgemv_int4_prep, lib.gemv_f32, lib.mla_decode_f32):
             f.restype = None
         return lib
     except Exception as e:  # any failure means "use the torch path", never an error
@@ -140,6 +147,27 @@ def int4_gemv(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, grou
     return y
 
 
+def mla_decode(q: torch.Tensor, latent: torch.Tensor, kv_rank: int, scale: float) -> torch.Tensor:
+    """Absorbed MLA decode attention for one token: fp32 ``q`` ``[H, L]`` against the cached rows
+    ``latent`` ``[S, L]`` -> fp32 ``[H, kv_rank]`` = ``softmax(scale * q @ latent.T) @ latent[:, :kv_rank]``.
+
+    ``latent`` needs contiguous rows but may be a row slice (``buf[:S]``) or a column slice of a
+    wider buffer: it is read in place, each row once (``csrc/mla_decode.c``)."""
+    if q.dim() != 2 or q.dtype != torch.float32 or not q.is_contiguous():
+        raise ValueError(f"mla_decode: q {q.dtype}{tuple(q.shape)}, want contiguous float32 [H, L]")
+    h, l = q.shape
+    if (latent.dim() != 2 or latent.dtype != torch.float32 or latent.shape[1] != l or latent.shape[0] < 1
+            or (l > 1 and latent.stride(1) != 1) or latent.stride(0) < l):
+        raise ValueError(f"mla_decode: latent {latent.dtype}{tuple(latent.shape)} stride {latent.stride()}, "
+                         f"want float32 [S >= 1, {l}] with contiguous rows")
+    if not 0 < kv_rank <= l or h < 1:
+        raise ValueError(f"mla_decode: kv_rank={kv_rank}, H={h}, L={l}")
+    out = torch.empty(h, kv_rank)
+    _lib().mla_decode_f32(q.data_ptr(), h, l, latent.data_ptr(), latent.stride(0), latent.shape[0], kv_rank,
+                          float(scale), out.data_ptr(), torch.get_num_threads())
+    return out
+
+
 def _best(fn, reps: int) -> float:
     fn()
     best = float("inf")
@@ -196,6 +224,44 @@ def bench(total_mb: int = 320, reps: int = 5, group_size: int = 128) -> dict:
     return res
 
 
+def bench_mla(seqs=(128, 1024, 4096), heads: int = 16, kv_rank: int = 512, rope: int = 64,
+              total_mb: int = 96, reps: int = 5) -> dict:
+    """ms per call of ``mla_decode`` vs the torch code it replaces, decode-like: cycles through
+    enough separate latent buffers (``[S + 64, L]``, read as ``buf[:S]``) to exceed the L3.
+    Returns {f"S={s} ours" / f"S={s} torch": ms}; prints a table."""
+    if not available():
+        raise RuntimeError("kernels unavailable")
+    g = torch.Generator().manual_seed(0)
+    width, scale, res = kv_rank + rope, (kv_rank + rope) ** -0.5, {}
+    for s in seqs:
+        n = max(2, int(total_mb * 1e6 / (s * width * 4)))
+        bufs = [torch.randn(s + 64, width, generator=g) for _ in range(n)]
+        qs = [torch.randn(heads, width, generator=g) for _ in range(n)]
+
+        def ours():
+            for q, b in zip(qs, bufs):
+                mla_decode(q, b[:s], kv_rank, scale)
+
+        def theirs():
+            for q, b in zip(qs, bufs):
+                lat = b[:s]
+                torch.matmul(torch.softmax((q @ lat.T) * scale, dim=-1), lat[:, :kv_rank])
+
+        for _ in range(2):  # interleaved, best of both rounds: contention hits both alike
+            for name, fn in (("ours", ours), ("torch", theirs)):
+                ms = _best(fn, reps) / n * 1e3
+                res[f"S={s} {name}"] = min(ms, res.get(f"S={s} {name}", ms))
+    print(f"{'S':>6s} {'ours ms':>9s} {'torch ms':>9s} {'speedup':>8s}")
+    for s in seqs:
+        a, b = res[f"S={s} ours"], res[f"S={s} torch"]
+        print(f"{s:6d} {a:9.3f} {b:9.3f} {b / a:8.2f}")
+    return res
+
+
 if __name__ == "__main__":
+    import sys
+
     print(f"threads={torch.get_num_threads()}")
-    bench()
+    if sys.argv[1:] != ["mla"]:
+        bench()
+    bench_mla()

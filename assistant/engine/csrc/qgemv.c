@@ -24,23 +24,33 @@ INLINE float hsum(__m256 v) {
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
-/* NT activation rows against one int8 weight row. NV weight vectors (8 columns each) per step:
+/* Weights as stored: KIND 0 is fp32, KIND 1 is int8 (widened to fp32; its scale is applied once per
+   row). KIND is a compile-time constant at every call, so each use inlines to one load path. */
+INLINE __m256 load8(const void *w, long k, const int KIND) {
+    if (KIND) return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)((const int8_t *)w + k))));
+    return _mm256_loadu_ps((const float *)w + k);
+}
+
+INLINE float load1(const void *w, long k, const int KIND) {
+    return KIND ? (float)((const int8_t *)w)[k] : ((const float *)w)[k];
+}
+
+/* NT activation rows against one weight row. NV weight vectors (8 columns each) per step:
    4 for NT <= 2 so each accumulator chain gets one FMA per step (hides FMA latency at T = 1),
    2 for NT > 2 to stay within 16 ymm registers. */
-INLINE void i8_tile(const int8_t *w, const float *x, long ldx, long K, float s, float *y, long ldy,
-                    const int NT, const int NV) {
+INLINE void row_tile(const void *w, const float *x, long ldx, long K, float s, float *y, long ldy,
+                     const int NT, const int NV, const int KIND) {
     __m256 acc[4][4];
 #pragma GCC unroll 4
     for (int t = 0; t < NT; t++)
 #pragma GCC unroll 4
         for (int j = 0; j < NV; j++) acc[t][j] = _mm256_setzero_ps();
-    const long step = 8 * NV, kv = K / step * step;
+    const long step = 8 * NV, kv = K / step * step, bytes = KIND ? 1 : 4;
     for (long k = 0; k < kv; k += step) {
-        _mm_prefetch((const char *)(w + k + 1024), _MM_HINT_T0);
+        _mm_prefetch((const char *)w + k * bytes + 1024, _MM_HINT_T0);
         __m256 wv[4];
 #pragma GCC unroll 4
-        for (int j = 0; j < NV; j++)
-            wv[j] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + k + 8 * j))));
+        for (int j = 0; j < NV; j++) wv[j] = load8(w, k + 8 * j, KIND);
 #pragma GCC unroll 4
         for (int t = 0; t < NT; t++)
 #pragma GCC unroll 4
@@ -52,76 +62,41 @@ INLINE void i8_tile(const int8_t *w, const float *x, long ldx, long K, float s, 
 #pragma GCC unroll 4
         for (int j = 1; j < NV; j++) acc[t][0] = _mm256_add_ps(acc[t][0], acc[t][j]);
         float r = hsum(acc[t][0]);
-        for (long k = kv; k < K; k++) r += (float)w[k] * x[t * ldx + k];
+        for (long k = kv; k < K; k++) r += load1(w, k, KIND) * x[t * ldx + k];
         y[t * ldy] = r * s;
     }
 }
 
-/* fp32 twin of i8_tile: same tiling, the weights are loaded as they are. */
-INLINE void f32_tile(const float *w, const float *x, long ldx, long K, float *y, long ldy, const int NT,
-                     const int NV) {
-    __m256 acc[4][4];
-#pragma GCC unroll 4
-    for (int t = 0; t < NT; t++)
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; j++) acc[t][j] = _mm256_setzero_ps();
-    const long step = 8 * NV, kv = K / step * step;
-    for (long k = 0; k < kv; k += step) {
-        _mm_prefetch((const char *)(w + k + 256), _MM_HINT_T0);
-        __m256 wv[4];
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; j++) wv[j] = _mm256_loadu_ps(w + k + 8 * j);
-#pragma GCC unroll 4
-        for (int t = 0; t < NT; t++)
-#pragma GCC unroll 4
-            for (int j = 0; j < NV; j++)
-                acc[t][j] = _mm256_fmadd_ps(wv[j], _mm256_loadu_ps(x + t * ldx + k + 8 * j), acc[t][j]);
-    }
-#pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) {
-#pragma GCC unroll 4
-        for (int j = 1; j < NV; j++) acc[t][0] = _mm256_add_ps(acc[t][0], acc[t][j]);
-        float r = hsum(acc[t][0]);
-        for (long k = kv; k < K; k++) r += w[k] * x[t * ldx + k];
-        y[t * ldy] = r;
-    }
-}
-
-/* fp32 weights [N, K]: MKL's gemv reaches ~80% of copy bandwidth here; one sequential stream per
-   thread gets closer, and decode at batch 1 is nothing but these. */
-void gemv_f32(const float *x, long T, long K, const float *w, long N, float *y, int nthreads) {
+/* Output rows split over threads in contiguous ranges; activation rows in tiles of up to four. */
+INLINE void gemv_rows(const float *x, long T, long K, const void *w, const float *scales, long N,
+                      float *y, int nthreads, const int KIND) {
+    const long row_bytes = K * (KIND ? 1 : 4);
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && N >= 64)
     for (long n = 0; n < N; n++) {
-        const float *wr = w + n * K;
+        const void *wr = (const char *)w + n * row_bytes;
+        const float s = KIND ? scales[n] : 1.f;
         for (long t0 = 0; t0 < T; t0 += 4) {
             const float *xt = x + t0 * K;
             float *yt = y + t0 * N + n;
             switch (T - t0 >= 4 ? 4 : T - t0) {
-                case 1: f32_tile(wr, xt, K, K, yt, N, 1, 4); break;
-                case 2: f32_tile(wr, xt, K, K, yt, N, 2, 4); break;
-                case 3: f32_tile(wr, xt, K, K, yt, N, 3, 2); break;
-                default: f32_tile(wr, xt, K, K, yt, N, 4, 2); break;
+                case 1: row_tile(wr, xt, K, K, s, yt, N, 1, 4, KIND); break;
+                case 2: row_tile(wr, xt, K, K, s, yt, N, 2, 4, KIND); break;
+                case 3: row_tile(wr, xt, K, K, s, yt, N, 3, 2, KIND); break;
+                default: row_tile(wr, xt, K, K, s, yt, N, 4, 2, KIND); break;
             }
         }
     }
+}
+
+/* fp32 weights [N, K]: the BLAS gemv reaches ~80% of copy bandwidth here; one sequential stream per
+   thread gets closer, and decode at batch 1 is nothing but these. */
+void gemv_f32(const float *x, long T, long K, const float *w, long N, float *y, int nthreads) {
+    gemv_rows(x, T, K, w, 0, N, y, nthreads, 0);
 }
 
 void qgemv_int8(const float *x, long T, long K, const int8_t *w, const float *scales, long N,
                 float *y, int nthreads) {
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && N >= 64)
-    for (long n = 0; n < N; n++) {
-        const int8_t *wr = w + n * K;
-        for (long t0 = 0; t0 < T; t0 += 4) {
-            const float *xt = x + t0 * K;
-            float *yt = y + t0 * N + n;
-            switch (T - t0 >= 4 ? 4 : T - t0) {
-                case 1: i8_tile(wr, xt, K, K, scales[n], yt, N, 1, 4); break;
-                case 2: i8_tile(wr, xt, K, K, scales[n], yt, N, 2, 4); break;
-                case 3: i8_tile(wr, xt, K, K, scales[n], yt, N, 3, 2); break;
-                default: i8_tile(wr, xt, K, K, scales[n], yt, N, 4, 2); break;
-            }
-        }
-    }
+    gemv_rows(x, T, K, w, scales, N, y, nthreads, 1);
 }
 
 /* x [T, Kp] -> xd [T, Kp] with each 16-column chunk reordered to its 8 even then 8 odd columns

@@ -12,9 +12,8 @@ import pytest
 
 from assistant.engine import bench, bench_checkpoint
 from assistant.engine.config import EngineConfig
-from assistant.engine.bench_bytes import decode_weight_bytes, nbytes, prefill_flops_per_token
+from assistant.engine.bench_bytes import decode_weight_bytes, prefill_flops_per_token
 from assistant.engine.loader import load_model
-from assistant.engine.moe import MoE
 
 
 def _res(decode: dict[int, float], prefill: dict[int, float], **extra) -> dict:

@@ -91,3 +91,71 @@ def test_env_off_warns_once(monkeypatch):
         monkeypatch.delenv("LINGXI_ENGINE_KERNELS")
         kernels._lib.cache_clear()
     assert kernels.available()
+
+
+def _mla_ref(q, latent, kv_rank, scale):
+    q, latent = q.double(), latent.double()
+    return (torch.softmax((q @ latent.T) * scale, dim=-1) @ latent[:, :kv_rank]).float()
+
+
+def _mla_check(out, ref):
+    assert out.dtype == torch.float32 and out.shape == ref.shape
+    assert torch.isfinite(out).all()
+    assert (out - ref).abs().max() <= 1e-5 * ref.abs().max()
+
+
+@pytest.mark.parametrize("kv_rank", [32, 512])
+@pytest.mark.parametrize("h", [1, 16])
+@pytest.mark.parametrize("s", [1, 3, 64, 1000, 4097])
+def test_mla_decode_matches_torch(s, h, kv_rank):
+    gen = torch.Generator().manual_seed(s * 100 + h + kv_rank)
+    width = kv_rank + 64
+    buf = torch.randn(s + 37, width, generator=gen)  # the cache: only its first s rows are used
+    latent, q = buf[:s], torch.randn(h, width, generator=gen)
+    scale = width ** -0.5
+    out = kernels.mla_decode(q, latent, kv_rank, scale)
+    _mla_check(out, _mla_ref(q, latent, kv_rank, scale))
+    # the rows past s are never read
+    buf[s:] = float("nan")
+    assert torch.equal(kernels.mla_decode(q, buf[:s], kv_rank, scale), out)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_mla_decode_odd_shapes_and_threads(threads):
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        gen = torch.Generator().manual_seed(threads)
+        for h, kv_rank, width, s in ((3, 37, 45, 300), (5, 8, 8, 97), (6, 100, 163, 2048)):
+            wide = torch.randn(s, width + 11, generator=gen)  # rows spaced wider than they are long
+            latent, q = wide[:, :width], torch.randn(h, width, generator=gen)
+            _mla_check(kernels.mla_decode(q, latent, kv_rank, 0.3), _mla_ref(q, latent, kv_rank, 0.3))
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_mla_decode_extreme_scores():
+    gen = torch.Generator().manual_seed(7)
+    latent, q = torch.randn(3000, 576, generator=gen), torch.randn(16, 576, generator=gen)
+    for scale in (50.0, 1e4):  # scores in the thousands / millions: one-hot-ish softmax
+        out = kernels.mla_decode(q, latent, 512, scale)
+        _mla_check(out, _mla_ref(q, latent, 512, scale))
+    latent[1234] *= 100  # one dominant row late in the sequence: earlier partials rescale to ~0
+    out = kernels.mla_decode(q, latent, 512, 1.0)
+    _mla_check(out, _mla_ref(q, latent, 512, 1.0))
+
+
+def test_mla_decode_rejects_bad_inputs():
+    q, latent = torch.randn(16, 576), torch.randn(10, 576)
+    with pytest.raises(ValueError):
+        kernels.mla_decode(q.double(), latent, 512, 1.0)
+    with pytest.raises(ValueError):
+        kernels.mla_decode(q.T.contiguous().T, latent, 512, 1.0)  # non-contiguous q
+    with pytest.raises(ValueError):
+        kernels.mla_decode(q, latent[:, :575], 512, 1.0)
+    with pytest.raises(ValueError):
+        kernels.mla_decode(q, latent[:0], 512, 1.0)
+    with pytest.raises(ValueError):
+        kernels.mla_decode(q, torch.randn(576, 10).T, 512, 1.0)  # columns strided
+    with pytest.raises(ValueError):
+        kernels.mla_decode(q, latent, 577, 1.0)

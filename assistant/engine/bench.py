@@ -141,11 +141,16 @@ def run(model: Path | None = None, layers: int = 3, contexts: str = "128,1024,40
         common += ["--threads", str(threads)]
     with tempfile.TemporaryDirectory(prefix="lingxi-bench-") as tmp:
         t = Path(tmp)
-        copy = _worker(["copy"] + (["--threads", str(threads)] if threads else []), t / "copy.json")
+        copy_args = ["copy"] + (["--threads", str(threads)] if threads else [])
+        copy = _worker(copy_args, t / "copy.json")
         hf = {impl: _worker(["hf", "--impl", impl, *common], t / f"hf-{impl}.json") for impl in hf_impls}
         ours = {}
         for mode in ("none", *quants):
             ours["fp32" if mode == "none" else mode] = _worker(["ours", "--quant", mode, *common], t / f"ours-{mode}.json")
+        # Probed again at the end and the better kept: on a shared VM one probe can land in a slow
+        # window, and a low reference would flatter every bandwidth figure.
+        again = _worker(copy_args, t / "copy2.json")
+        copy = {k: max(copy[k], again[k]) for k in ("copy_gb_s", "gemm_gflops")}
         logits = {m: torch.load(t / f"ours-{'none' if m == 'fp32' else m}.pt")["logits"] for m in ours}
     drift = {m: _drift(ours["fp32"], ours[m], logits["fp32"], logits[m]) for m in ours if m != "fp32"}
     ref_hf = next(iter(hf.values()))

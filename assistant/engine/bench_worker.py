@@ -33,7 +33,7 @@ def _rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
 
 
-def copy_bandwidth(gib: float = 1.0, repeats: int = 5) -> float:
+def copy_bandwidth(gib: float = 1.0, repeats: int = 10) -> float:
     """Best-of-``repeats`` ``dst.copy_(src)`` on filled tensors, in GB/s of bytes read + written."""
     n = int(gib * 2**30) // 4
     src, dst = torch.randn(n), torch.randn(n)

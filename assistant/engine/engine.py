@@ -7,7 +7,8 @@ into text deltas with stop strings (``output.TextStream``) and hands ``Output`` 
 request's ``RequestHandle``. Callers use any thread (``submit`` / ``generate``) or asyncio
 (``stream``, bridged with ``loop.call_soon_threadsafe``); leaving ``async for`` early, or
 ``handle.cancel()``, cancels the request and frees its batch slot and cache at the next step.
-``quant="int8"|"int4"`` quantises the linear weights after load (CPU only, see ``quantize_model``).
+``quant="int8"|"int4"`` quantises the linear weights after load (CPU only, see ``quantize_model``);
+a checkpoint written by ``engine quantize`` loads quantised as it is.
 
 Does not: render chat templates or parse tool calls (the server does), or page / prefix-share the
 KV cache. ``threads`` sets torch's process-wide thread count.
@@ -82,7 +83,7 @@ class RequestHandle:
 
 
 class LLMEngine:
-    """See the module docstring and /work/shared/notes/engine_contract.md."""
+    """See the module docstring."""
 
     def __init__(self, model_dir: str | Path, *, dtype: torch.dtype = torch.float32,
                  device: str | torch.device = "cpu", quant: str | None = None, max_batch: int = 8,
@@ -95,8 +96,10 @@ class LLMEngine:
         self.device = resolve_device(device)
         if quant is not None and self.device.type != "cpu":
             raise EngineError(f"quant={quant!r} runs on the CPU only; use device='cpu'")
-        self.quant = quant
         model = load_model(model_dir, dtype, quant)
+        self.quant = model.quant  # also set for a checkpoint quantised on disk (``engine quantize``)
+        if self.quant is not None and self.device.type != "cpu":
+            raise EngineError(f"{model_dir} is quantised ({self.quant}), which runs on the CPU only; use device='cpu'")
         self.config: EngineConfig = model.cfg
         self.tokenizer = ChatTokenizer.from_dir(model_dir)
         self.model_name = Path(model_dir).resolve().name

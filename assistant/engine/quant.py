@@ -6,13 +6,14 @@ group of ``group_size`` input columns (amax/7, q in [-8, 7], ``in`` zero-padded 
 ``.kernel`` on ``QuantLinear`` / ``QuantExperts`` names the matmul. "auto" takes ``avx2`` -- our
 own gemv (``kernels.py``) for up to ``GEMV_ROWS`` rows, dequantise + matmul beyond -- when it
 compiled here, else the first fast torch one a one-off probe finds working: ``int8pack_mm``
-(``torch._weight_int8pack_mm``), ``int4pack_mm_cpu`` (``aten._weight_int4pack_mm_for_cpu``), both fed ``compute_dtype`` (bf16:
-their fp32 paths are 5-10x slower) activations, so ~0.5% off the ``dequant`` fallback (512-row
+(``torch._weight_int8pack_mm``), ``int4pack_mm_cpu`` (``aten._weight_int4pack_mm_for_cpu``), both
+fed ``compute_dtype`` (bf16: their fp32 paths are 5-10x slower) activations, so ~0.5% off the ``dequant`` fallback (512-row
 chunks, ``F.linear``, any dtype/shape); opt-in ``fbgemm_w8a8`` (int8 only) also quantises
 activations per tensor (uint8, fbgemm): fastest here but ~2x the error, not weight-only.
 The int4 kernel keeps only its packed form (0.5 byte/weight); ``quant_weight()`` rebuilds ours.
-Doesn't: quantise embeddings/router/``lm_head`` in ``quantize_module`` (skipped by name), FP8 block-scaled weights
-(dequantise first), or GPU; quantised modules hold plain tensors, so use ``to_tensors``, not state_dict.
+Doesn't: choose what to quantise (``quantize_model`` does, for a loaded model; ``quant_checkpoint``
+for one on disk), FP8 block-scaled weights (dequantise first), or GPU; quantised modules hold plain
+tensors, so use ``to_tensors``, not state_dict.
 
 On-disk format (safetensors, written once by ``engine quantize``): each quantised
 ``<name>.weight`` ``[*, out, in]`` (``*``: optional expert axis) becomes ``<name>.qweight`` --
@@ -23,7 +24,6 @@ int8 ``[*, out, in]``, or for int4 uint8 ``[*, out, in_pad // 2]`` with byte j =
 ``config.json`` gains ``"quant_config": {"mode": "int8"|"int4", "group_size": 0|G}`` (0: per row).
 """
 
-import fnmatch
 import functools
 import math
 import warnings
@@ -36,7 +36,6 @@ import torch.nn.functional as F
 MODES = ("int8", "int4")
 KERNELS = {"int8": ("avx2", "int8pack_mm", "fbgemm_w8a8", "dequant"), "int4": ("avx2", "int4pack_mm_cpu", "dequant")}
 GEMV_ROWS = 16  # up to this many activation rows (decode) use our gemv kernel; more use dequant + matmul
-DEFAULT_SKIP = ("embed_tokens", "lm_head", "*norm*", "*.mlp.gate", "*.mlp.gate.weight")
 _CHUNK_ROWS = 512  # fallback dequantises this many rows at a time
 
 
@@ -69,7 +68,6 @@ class QuantWeight:
         if mode not in MODES or (qw.dtype, sc.shape) != want or sc.dtype != torch.float32 or g < (mode == "int4"):
             raise ValueError(f"{prefix}: bad {mode} tensors {qw.dtype}{tuple(qw.shape)} / {sc.dtype}{tuple(sc.shape)}")
         return cls(mode, qw, sc, in_features or k, g)
-
 
     @classmethod
     def infer(cls, qweight: torch.Tensor, scales: torch.Tensor, in_features: int, name: str) -> "QuantWeight":
@@ -297,35 +295,3 @@ class QuantExperts(_QuantOp):
 
     def matmul(self, x: torch.Tensor, e: int) -> torch.Tensor:
         return self.mm(x, int(e))
-
-
-def _skipped(name: str, skip) -> bool:
-    return any(fnmatch.fnmatch(name, p) or p in name.split(".") for p in skip)
-
-
-def quantize_module(module: nn.Module, mode: str, *, group_size: int | None = None,
-                    skip=DEFAULT_SKIP, kernel: str = "auto") -> list[str]:
-    """Replace every ``nn.Linear`` under ``module`` (in place) by a ``QuantLinear``, except names
-    matching a ``skip`` glob or having a ``skip`` entry as a dotted component. Returns swapped names."""
-    done = []
-    for name, child in list(module.named_modules()):
-        if isinstance(child, nn.Linear) and name and not _skipped(name, skip):
-            parent, _, attr = name.rpartition(".")
-            setattr(module.get_submodule(parent), attr, QuantLinear.from_linear(child, mode, group_size, kernel))
-            done.append(name)
-    return done
-
-
-def quantize_state_dict(sd: dict[str, torch.Tensor], mode: str, *, group_size: int | None = None,
-                        skip=DEFAULT_SKIP) -> tuple[dict[str, torch.Tensor], dict]:
-    """HF tensors -> (quantised tensors, ``quant_config``): each floating 2-D/3-D ``X.weight`` not
-    matching ``skip`` becomes ``X.qweight`` + ``X.scales``; all else is copied. For ``engine quantize``."""
-    g, out = ((128 if mode == "int4" else 0) if group_size is None else group_size), {}
-    for name, t in sd.items():
-        if f"{name}_scale_inv" in sd:
-            raise ValueError(f"{name} is FP8 with a block scale: dequantise it before quantize_state_dict")
-        if name.endswith(".weight") and t.dim() in (2, 3) and t.is_floating_point() and not _skipped(name, skip):
-            out.update(quantize(t, mode, g).to_tensors(name[: -len(".weight")]))
-        else:
-            out[name] = t
-    return out, {"mode": mode, "group_size": g}

@@ -155,55 +155,6 @@ def test_serialisation_round_trip_bit_exact(mode, tmp_path):
                                                                         "group_size": 128})
 
 
-def test_quantize_state_dict_for_checkpoint():
-    sd = {
-        "model.embed_tokens.weight": _rand(50, 64),
-        "model.layers.0.self_attn.q_proj.weight": _rand(96, 64),
-        "model.layers.0.input_layernorm.weight": torch.ones(64),
-        "model.layers.1.mlp.gate.weight": _rand(4, 64),
-        "model.layers.1.mlp.experts.0.up_proj.weight": _rand(32, 64),
-        "lm_head.weight": _rand(50, 64),
-    }
-    out, cfg = Q.quantize_state_dict(sd, "int4")
-    assert cfg == {"mode": "int4", "group_size": 128}
-    for kept in ("model.embed_tokens.weight", "model.layers.0.input_layernorm.weight",
-                 "model.layers.1.mlp.gate.weight", "lm_head.weight"):
-        assert torch.equal(out[kept], sd[kept])
-    for name in ("model.layers.0.self_attn.q_proj", "model.layers.1.mlp.experts.0.up_proj"):
-        assert f"{name}.weight" not in out and out[f"{name}.qweight"].dtype == torch.uint8
-        q = QuantWeight.from_tensors(out, name, cfg, in_features=64)
-        assert _rel(Q.dequantize(q), sd[f"{name}.weight"]) < 0.1
-    with pytest.raises(ValueError, match="FP8"):
-        Q.quantize_state_dict({"a.weight": _rand(4, 4), "a.weight_scale_inv": torch.ones(1, 1)}, "int8")
-
-
-class _Block(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.embed_tokens = nn.Embedding(10, 64)
-        self.mlp = nn.Sequential(nn.Linear(64, 128), nn.SiLU(), nn.Linear(128, 64))
-        self.attn = nn.ModuleDict({"q_proj": nn.Linear(64, 64, bias=False)})
-        self.lm_head = nn.Linear(64, 10, bias=False)
-
-    def forward(self, x):
-        h = x + self.mlp(x) + self.attn["q_proj"](x)
-        return self.lm_head(h)
-
-
-@pytest.mark.parametrize("mode,tol", [("int8", 0.02), ("int4", 0.2)])
-def test_quantize_module_swaps_all_but_skipped(mode, tol):
-    torch.manual_seed(0)
-    m = _Block()
-    x = _rand(3, 64, seed=9)
-    ref = m(x)
-    swapped = Q.quantize_module(m, mode)
-    assert sorted(swapped) == ["attn.q_proj", "mlp.0", "mlp.2"]
-    assert isinstance(m.lm_head, nn.Linear) and isinstance(m.mlp[0], QuantLinear)
-    assert isinstance(m.attn["q_proj"], QuantLinear) and isinstance(m.embed_tokens, nn.Embedding)
-    assert _rel(m(x), ref) < tol
-    assert Q.quantize_module(_Block(), mode, skip=("mlp", "lm_head")) == ["attn.q_proj"]
-
-
 def test_fbgemm_w8a8_opt_in():
     if "fbgemm_w8a8" not in Q.available_kernels():
         pytest.skip("fbgemm quantized engine not available")

@@ -153,6 +153,13 @@ def test_cli_quantize_then_generate(build_ckpt, tmp_path, capsys):
     gen = ["engine", "generate", "--prompt", "hello", "--max-tokens", "6", "--json"]
     assert main(gen + ["--model", str(dst)]) == 0
     from_disk = json.loads(capsys.readouterr().out)
+    from assistant.engine.engine import LLMEngine
+
+    eng = LLMEngine(dst, max_batch=1)
+    try:
+        assert eng.quant == "int4"  # known from the checkpoint, no --quant needed
+    finally:
+        eng.close()
     assert main(gen + ["--model", str(src), "--quant", "int4"]) == 0
     at_load = json.loads(capsys.readouterr().out)
     assert from_disk["token_ids"] == at_load["token_ids"] and len(at_load["token_ids"]) == 6

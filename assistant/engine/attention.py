@@ -159,7 +159,7 @@ class MLA:
         if t == 1 and mask is None and q.dtype == latent.dtype == torch.float32 and latent.device.type == "cpu" \
                 and kernels.available():
             # One pass over the cache with an online softmax (kernels.mla_decode): at 4k tokens the
-            # two matmuls above cost ~2 ms a layer, about 0.9 ms in one pass.
+            # two matmuls below cost ~2 ms a layer, about 0.9 ms in one pass.
             return kernels.mla_decode(q, latent, self.kv_rank, self.scale).view(1, h, self.kv_rank)
         scores = torch.matmul(q, latent.T).view(t, h, s)
         probs = self._softmax(scores, None if mask is None else mask[:, None, :])

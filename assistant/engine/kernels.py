@@ -11,6 +11,8 @@ system C compiler into ``$LINGXI_KERNEL_CACHE`` (else
 flags, and loaded with ``ctypes`` (calls release the GIL). ``python -m assistant.engine.kernels``
 prints a bandwidth micro-benchmark against memcpy and torch's own int8 / int4 kernels, then
 ``bench_mla`` (``... kernels mla``: that one only).
+``dequant`` expands int8 / int4 rows to fp32 in one streaming pass, so prefill (many rows) can hand
+them to the BLAS GEMM a chunk at a time.
 Doesn't: handle large batches well (no GEMM blocking: beyond ~16 rows use torch), other CPU
 architectures (``available()`` is False without avx2/fma, a compiler, or with
 ``LINGXI_ENGINE_KERNELS=off``; callers fall back), autograd, or dtypes other than fp32 out.
@@ -83,8 +85,10 @@ def _lib() -> ctypes.CDLL | None:
         lib.qgemv_int4.argtypes = [_P, _L, _L, _P, _P, _L, _L, _P, _P, _I]
         lib.qgemv_int4_prep.argtypes = [_P, _L, _L, _L, _P, _P]
         lib.gemv_f32.argtypes = [_P, _L, _L, _P, _L, _P, _I]
+        lib.dequant_int8.argtypes = [_P, _P, _L, _L, _P, _I]
+        lib.dequant_int4.argtypes = [_P, _P, _L, _L, _L, _L, _P, _I]
         lib.mla_decode_f32.argtypes = [_P, _L, _L, _P, _L, _L, _L, ctypes.c_float, _P, _I]
-        for f in (lib.qgemv_int8, lib.qgemv_int4, lib.qgemv_int4_prep, lib.gemv_f32, lib.mla_decode_f32):
+        for f in (lib.qgemv_int8, lib.qgemv_int4, lib.qgemv_int4_prep, lib.gemv_f32, lib.dequant_int8, lib.dequant_int4, lib.mla_decode_f32):
             f.restype = None
         return lib
     except Exception as e:  # any failure means "use the torch path", never an error
@@ -106,6 +110,26 @@ def f32_gemv(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     y = torch.empty(t, n)
     _lib().gemv_f32(x.data_ptr(), t, k, weight.data_ptr(), n, y.data_ptr(), torch.get_num_threads())
     return y
+
+
+def dequant(qweight: torch.Tensor, scales: torch.Tensor, group_size: int, in_features: int) -> torch.Tensor:
+    """int8 ``[N, K]`` or int4 ``[N, K_pad // 2]`` rows (contiguous, as in ``quant.py``) -> fp32
+    ``[N, in_features]``, equal to ``quant.dequantize``; for handing prefill products to the BLAS."""
+    n, lib = qweight.shape[0], _lib()
+    if qweight.dim() != 2 or not qweight.is_contiguous() or not scales.is_contiguous() or scales.dtype != torch.float32:
+        raise ValueError(f"dequant: qweight {qweight.dtype}{tuple(qweight.shape)}, scales {tuple(scales.shape)}")
+    out = torch.empty(n, in_features)
+    if qweight.dtype == torch.int8 and qweight.shape[1] == in_features and scales.shape == (n,):
+        lib.dequant_int8(qweight.data_ptr(), scales.data_ptr(), n, in_features, out.data_ptr(), torch.get_num_threads())
+        return out
+    kp = qweight.shape[1] * 2
+    if qweight.dtype != torch.uint8 or group_size <= 0 or kp % group_size or scales.shape != (n, kp // group_size) \
+            or not 0 < in_features <= kp:
+        raise ValueError(f"dequant: int4 qweight {tuple(qweight.shape)}, scales {tuple(scales.shape)}, "
+                         f"G={group_size}, in_features={in_features}")
+    lib.dequant_int4(qweight.data_ptr(), scales.data_ptr(), n, kp, group_size, in_features, out.data_ptr(),
+                     torch.get_num_threads())
+    return out
 
 
 def int8_gemv(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:

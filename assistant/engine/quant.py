@@ -238,10 +238,14 @@ class _QuantOp(nn.Module):
 
     def mm(self, x: torch.Tensor, e: int | None = None) -> torch.Tensor:
         """``x`` ``[M, in]`` -> ``[M, out]`` in ``x.dtype``; ``e`` selects the expert if stacked."""
-        if self.kernel == "avx2" and x.shape[0] <= GEMV_ROWS:
+        if self.kernel == "avx2":
             from . import kernels
 
             q = self.q if e is None else self.q[e]
+            if x.shape[0] > GEMV_ROWS:  # prefill: expand 512-row chunks (they stay in cache) for the BLAS
+                return torch.cat([F.linear(x, kernels.dequant(q.qweight[r : r + _CHUNK_ROWS], q.scales[r : r + _CHUNK_ROWS],
+                                                              q.group_size, q.in_features).to(x.dtype))
+                                  for r in range(0, q.out_features, _CHUNK_ROWS)], -1)
             if q.mode == "int8":
                 return kernels.int8_gemv(x, q.qweight, q.scales).to(x.dtype)
             return kernels.int4_gemv(x, q.qweight, q.scales, q.group_size, q.in_features).to(x.dtype)

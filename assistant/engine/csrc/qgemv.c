@@ -283,3 +283,41 @@ void qgemv_int4(const float *x, long T, long Kp, const uint8_t *w, const float *
         }
     }
 }
+
+/* Dequantise rows [N, K] to fp32 out [N, K] (ldo = K), for prefill: many activation rows make the
+   product compute-bound, so the weights are expanded once per chunk and handed to the BLAS GEMM.
+   torch's elementwise dequantisation cost 2-5 ms per expert matrix here; this is a streaming pass. */
+void dequant_int8(const int8_t *w, const float *scales, long N, long K, float *out, int nthreads) {
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && N >= 64)
+    for (long n = 0; n < N; n++) {
+        const int8_t *wr = w + n * K;
+        float *o = out + n * K;
+        const __m256 s = _mm256_set1_ps(scales[n]);
+        long k = 0;
+        for (; k + 8 <= K; k += 8) _mm256_storeu_ps(o + k, _mm256_mul_ps(load8(wr, k, 1), s));
+        for (; k < K; k++) o[k] = (float)wr[k] * scales[n];
+    }
+}
+
+/* int4 rows [N, Kp / 2] (+8 biased nibbles, low = even column) with scales [N, Kp / G] -> fp32 [N, K],
+   K <= Kp (the padding columns are dropped). */
+void dequant_int4(const uint8_t *w, const float *scales, long N, long Kp, long G, long K, float *out,
+                  int nthreads) {
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && N >= 64)
+    for (long n = 0; n < N; n++) {
+        const uint8_t *wr = w + n * (Kp / 2);
+        const float *sr = scales + n * (Kp / G);
+        float *o = out + n * K;
+        for (long k0 = 0; k0 < K; k0 += G) {  /* G is even, so a group starts on a byte */
+            const float s = sr[k0 / G];
+            const long k1 = k0 + G < K ? k0 + G : K, pairs = (k1 - k0) / 2;
+            const uint8_t *b = wr + k0 / 2;
+            float *og = o + k0;
+            for (long j = 0; j < pairs; j++) {
+                og[2 * j] = (float)((b[j] & 15) - 8) * s;
+                og[2 * j + 1] = (float)((b[j] >> 4) - 8) * s;
+            }
+            if ((k1 - k0) & 1) og[2 * pairs] = (float)((b[pairs] & 15) - 8) * s;
+        }
+    }
+}

@@ -80,6 +80,26 @@ def test_rejects_bad_shapes():
         kernels.int8_gemv(torch.randn(1, 64), q.qweight, q.scales)
 
 
+@pytest.mark.parametrize("mode,g", [("int8", 0), ("int4", 32), ("int4", 64), ("int4", 128)])
+@pytest.mark.parametrize("shape", [(37, 200), (130, 264), (5, 37), (3, 129)])
+def test_dequant_equals_quant_dequantize(mode, g, shape):
+    q = quantize(torch.randn(*shape, generator=torch.Generator().manual_seed(2)), mode, g or None)
+    assert torch.equal(kernels.dequant(q.qweight, q.scales, q.group_size, q.in_features), dequantize(q))
+    rows = slice(7, 30)  # a row chunk, as the prefill path hands over
+    assert torch.equal(kernels.dequant(q.qweight[rows], q.scales[rows], q.group_size, q.in_features),
+                       dequantize(q)[rows])
+
+
+def test_dequant_rejects_bad_shapes():
+    q = quantize(torch.randn(8, 64), "int4", 32)
+    with pytest.raises(ValueError):
+        kernels.dequant(q.qweight, q.scales, 32, 65)  # wider than the stored row
+    with pytest.raises(ValueError):
+        kernels.dequant(q.qweight, q.scales[:, :1].contiguous(), 32, 64)  # scales for other groups
+    with pytest.raises(ValueError):
+        kernels.dequant(q.qweight.T, q.scales, 32, 64)
+
+
 def test_env_off_warns_once(monkeypatch):
     monkeypatch.setenv("LINGXI_ENGINE_KERNELS", "off")
     kernels._lib.cache_clear()

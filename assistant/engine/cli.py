@@ -1,7 +1,8 @@
 """``python app.py engine ...``: serve a local DeepSeek-architecture checkpoint, or generate once.
 
     python app.py engine serve --model PATH [--host 127.0.0.1 --port 8000 --dtype float32
-                                             --quant none|int8|int4 --max-batch 8 --threads N]
+                                             --quant none|int8|int4 --max-batch 8 --threads N
+                                             --device auto|cpu|cuda]
     python app.py engine generate --model PATH --prompt TEXT [--max-tokens 64 --temperature 0
                                                              --seed N --chat --json]
     python app.py engine quantize --model PATH --out DIR --quant int8|int4 [--group-size 128]
@@ -35,6 +36,8 @@ def add_parser(sub) -> None:
         p.add_argument("--quant", choices=["none", "int8", "int4"], default="none",
                        help="weight-only int8 (per row) / int4 (groups of 128) after load; CPU only")
         p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+        p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                       help="auto (default): cuda when a GPU is visible and the weights are float, else cpu")
         p.add_argument("--max-context", type=int, help="context length (default: the model's)")
 
     serve = cmds.add_parser("serve", help="serve an OpenAI-compatible API (chat, completions, tools, streaming)")
@@ -91,7 +94,12 @@ def _open_engine(args: argparse.Namespace, **extra):
         raise EngineError(f"{path} has no config.json: is it a Hugging Face checkpoint directory?")
     if not (path / "tokenizer.json").is_file():
         raise EngineError(f"{path} has no tokenizer.json")
-    kwargs = dict(dtype=getattr(torch, args.dtype), threads=args.threads, max_context=args.max_context, **extra)
+    device = args.device
+    if device == "auto":
+        quantised = args.quant != "none" or "quant_config" in (path / "config.json").read_text(encoding="utf-8")
+        device = "cuda" if torch.cuda.is_available() and not quantised else "cpu"
+    kwargs = dict(dtype=getattr(torch, args.dtype), threads=args.threads, max_context=args.max_context,
+                  device=device, **extra)
     accepted = inspect.signature(LLMEngine).parameters
     if args.quant != "none":
         if "quant" not in accepted:

@@ -489,6 +489,20 @@ def test_engine_cli_bad_model_is_one_line_exit_2(tmp_path, capsys):
     assert err.startswith("lingxi engine:") and "llama" in err and "\n" not in err
 
 
+def test_engine_cli_device(build_ckpt, capsys):
+    import torch
+
+    argv = ["engine", "generate", "--model", str(build_ckpt("v3_qlora")), "--prompt", "hi", "--max-tokens", "2"]
+    assert main(argv + ["--device", "cpu"]) == 0
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible: the refusal below needs a machine without one")
+    assert main(argv + ["--device", "auto"]) == 0  # auto picks the CPU here
+    capsys.readouterr()
+    assert main(argv + ["--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lingxi engine:") and "CUDA is not available" in err and "\n" not in err
+
+
 def test_engine_serve_cli_answers_the_openai_client(build_ckpt):
     """``python app.py engine serve`` in a subprocess: models, a chat turn, a clean shutdown."""
     import signal

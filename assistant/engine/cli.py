@@ -94,9 +94,13 @@ def _open_engine(args: argparse.Namespace, **extra):
         raise EngineError(f"{path} has no config.json: is it a Hugging Face checkpoint directory?")
     if not (path / "tokenizer.json").is_file():
         raise EngineError(f"{path} has no tokenizer.json")
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EngineError(f"cannot read {path / 'config.json'}: {exc}") from exc
     device = args.device
     if device == "auto":
-        quantised = args.quant != "none" or "quant_config" in (path / "config.json").read_text(encoding="utf-8")
+        quantised = args.quant != "none" or bool(isinstance(config, dict) and config.get("quant_config"))
         device = "cuda" if torch.cuda.is_available() and not quantised else "cpu"
     kwargs = dict(dtype=getattr(torch, args.dtype), threads=args.threads, max_context=args.max_context,
                   device=device, **extra)

@@ -185,6 +185,13 @@ def choose_kernel(mode: str, kernel: str = "auto", group_size: int = 0) -> str:
     return fast if fast in available_kernels() and (mode == "int8" or group_size in (32, 64, 128, 256)) else "dequant"
 
 
+def _chunked_linear(x: torch.Tensor, q: QuantWeight, expand) -> torch.Tensor:
+    """``x`` [M, in] @ ``expand(rows)``.T, ``_CHUNK_ROWS`` output rows of ``q`` at a time (an expanded
+    chunk stays in cache for the matmul); ``expand`` maps a 2-D ``QuantWeight`` to a float tensor."""
+    return torch.cat([F.linear(x, expand(q[r : r + _CHUNK_ROWS]).to(x.dtype))
+                      for r in range(0, q.out_features, _CHUNK_ROWS)], -1)
+
+
 class _QuantOp(nn.Module):
     """A 2-D ``[out, in]`` or stacked ``[E, out, in]`` weight in the runtime form of one kernel."""
 
@@ -238,14 +245,12 @@ class _QuantOp(nn.Module):
 
     def mm(self, x: torch.Tensor, e: int | None = None) -> torch.Tensor:
         """``x`` ``[M, in]`` -> ``[M, out]`` in ``x.dtype``; ``e`` selects the expert if stacked."""
+        q = self.q if e is None or self.q is None else self.q[e]
         if self.kernel == "avx2":
             from . import kernels
 
-            q = self.q if e is None else self.q[e]
-            if x.shape[0] > GEMV_ROWS:  # prefill: expand 512-row chunks (they stay in cache) for the BLAS
-                return torch.cat([F.linear(x, kernels.dequant(q.qweight[r : r + _CHUNK_ROWS], q.scales[r : r + _CHUNK_ROWS],
-                                                              q.group_size, q.in_features).to(x.dtype))
-                                  for r in range(0, q.out_features, _CHUNK_ROWS)], -1)
+            if x.shape[0] > GEMV_ROWS:  # prefill: our one-pass expansion, then the BLAS
+                return _chunked_linear(x, q, lambda c: kernels.dequant(c.qweight, c.scales, c.group_size, c.in_features))
             if q.mode == "int8":
                 return kernels.int8_gemv(x, q.qweight, q.scales).to(x.dtype)
             return kernels.int4_gemv(x, q.qweight, q.scales, q.group_size, q.in_features).to(x.dtype)
@@ -259,9 +264,7 @@ class _QuantOp(nn.Module):
         if self.kernel == "int4pack_mm_cpu":
             y = torch.ops.aten._weight_int4pack_mm_for_cpu(xp, self.qw[e or 0], self.group_size, self.sz[e or 0])
             return y[:, : self.out_features].to(x.dtype)
-        q = self.q if e is None else self.q[e]
-        return torch.cat([F.linear(x, dequantize(q[r : r + _CHUNK_ROWS], x.dtype))
-                          for r in range(0, q.out_features, _CHUNK_ROWS)], -1)
+        return _chunked_linear(x, q, dequantize)
 
 
 class QuantLinear(_QuantOp):

@@ -487,6 +487,10 @@ def test_engine_cli_bad_model_is_one_line_exit_2(tmp_path, capsys):
     assert main(["engine", "serve", "--model", str(tmp_path / "llama")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("lingxi engine:") and "llama" in err and "\n" not in err
+    (tmp_path / "llama" / "config.json").write_text("{not json")
+    assert main(["engine", "generate", "--model", str(tmp_path / "llama"), "--prompt", "hi"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lingxi engine:") and "config.json" in err and "\n" not in err
 
 
 def test_engine_cli_device(build_ckpt, capsys):

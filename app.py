@@ -39,7 +39,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     host = args.host or settings.host
     port = args.port or settings.port
-    lingxi = Lingxi.create(settings)
+    try:
+        lingxi = Lingxi.create(settings)
+    except SettingsError as exc:  # e.g. no API key and no offline model to fall back on
+        print(f"lingxi: {exc}", file=sys.stderr)
+        return 2
     if refusal := serve_refusal(lingxi, host):
         lingxi.close()
         print(f"lingxi: {refusal}", file=sys.stderr)
@@ -47,8 +51,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if stuck := lingxi.kb.recover_interrupted():
         log.warning("%d knowledge-base file(s) were mid-indexing when the app stopped; marked as errors", stuck)
     lingxi.scheduler.start()
-    if settings.llm_provider == "openai" and not settings.llm_api_key:
+    if lingxi.settings.provider == "openai" and not settings.llm_api_key:
         log.warning("no API key set (LINGXI_LLM_API_KEY or DEEPSEEK_API_KEY): replies will fail until one is")
+    elif lingxi.settings.bundled_model_in_use:
+        log.warning("no API key set: replying with the small bundled offline model; set LINGXI_LLM_API_KEY "
+                    "(or DEEPSEEK_API_KEY) in .env and restart to use DeepSeek")
     print(f"Lingxi is serving on http://{host}:{port}  (model {lingxi.settings.llm_model} at {lingxi.settings.llm_base_url})")
     try:
         uvicorn.run(create_app(lingxi, bind_host=host), host=host, port=port, log_level="warning")

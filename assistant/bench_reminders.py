@@ -62,7 +62,7 @@ def _wait_for(lingxi: Lingxi, count: int, deadline: float) -> int:
 
 
 def scheduled_run(count: int, window: float, poll: float, data: Path) -> dict:
-    lingxi = Lingxi.create(Settings(data_dir=data, reminder_poll_seconds=poll))
+    lingxi = Lingxi.create(Settings(data_dir=data, reminder_poll_seconds=poll), start_engine=False)
     start = utcnow() + timedelta(seconds=3)
     _insert(lingxi, [start + timedelta(seconds=window * i / count) for i in range(count)])
     lingxi.scheduler.start()
@@ -75,7 +75,7 @@ def scheduled_run(count: int, window: float, poll: float, data: Path) -> dict:
 
 
 def burst_run(count: int, data: Path) -> dict:
-    lingxi = Lingxi.create(Settings(data_dir=data))
+    lingxi = Lingxi.create(Settings(data_dir=data), start_engine=False)
     _insert(lingxi, [utcnow() - timedelta(seconds=1)] * count)
     t0 = time.perf_counter()
     fired = lingxi.firer.fire_due()

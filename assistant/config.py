@@ -17,6 +17,11 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+# The small offline model shipped with Lingxi: the provider when no API key is set.
+BUNDLED_MODEL = Path(__file__).resolve().parent / "engine" / "bundled" / "lingxi-mini"
+DEFAULT_LLM_BASE_URL = "https://api.deepseek.com"
+
+
 def system_timezone() -> str:
     """Best effort IANA name of the machine's zone; UTC when it can't be told."""
     tz = os.environ.get("TZ", "").lstrip(":")
@@ -58,16 +63,20 @@ class Settings(BaseSettings):
         populate_by_name=True,
     )
 
-    # The model provider (OpenAI chat-completions protocol).
-    llm_provider: Literal["openai", "local"] = "openai"
-    llm_base_url: str = "https://api.deepseek.com"
+    # The model provider (OpenAI chat-completions protocol). "auto" (unset): an
+    # API server when a key or a base URL is configured, else the local engine
+    # with LINGXI_LOCAL_MODEL or the bundled offline model. Read the resolved
+    # choice from ``provider`` and ``local_model_path``, not from these fields.
+    llm_provider: Literal["auto", "openai", "local"] = "auto"
+    llm_base_url: str = DEFAULT_LLM_BASE_URL
     llm_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("LINGXI_LLM_API_KEY", "DEEPSEEK_API_KEY")
     )
     llm_model: str = "deepseek-chat"
     llm_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
-    # LINGXI_LLM_PROVIDER=local: the bundled engine, in-process (see assistant/engine/provider.py).
-    local_model: Path | None = Field(default=None, description="checkpoint directory for the local engine")
+    # The local engine runs in-process (see assistant/engine/provider.py).
+    local_model: Path | None = Field(default=None, description="checkpoint directory for the local engine; "
+                                     "default: the bundled offline model")
     local_max_batch: int = Field(default=4, ge=1, le=64)
     local_threads: int | None = Field(default=None, ge=1)
     llm_timeout: float = Field(default=60.0, gt=0, description="seconds to wait for a reply to start")
@@ -166,6 +175,59 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value or None
+
+    @property
+    def provider(self) -> Literal["openai", "local"]:
+        """The provider in effect: ``llm_provider`` with "auto" resolved.
+
+        "auto" means an OpenAI-compatible server when an API key is set (DeepSeek
+        by default) or ``llm_base_url`` points somewhere else than DeepSeek (a
+        self-hosted server that needs no key); otherwise the local engine on
+        ``local_model`` or the bundled offline model, if this checkout has it;
+        failing all that, DeepSeek without a key (each reply says one is missing).
+        """
+        if self.llm_provider != "auto":
+            return self.llm_provider
+        if self.llm_api_key or self.llm_base_url != DEFAULT_LLM_BASE_URL:
+            return "openai"
+        if self.local_model or (BUNDLED_MODEL / "config.json").is_file():
+            return "local"
+        return "openai"  # a checkout without the offline model: replies say that no key is set
+
+    @property
+    def local_model_path(self) -> Path | None:
+        """The checkpoint the local engine loads: LINGXI_LOCAL_MODEL, else the bundled model."""
+        if self.local_model:
+            return self.local_model
+        return BUNDLED_MODEL if self.provider == "local" else None
+
+    @property
+    def bundled_model_in_use(self) -> bool:
+        """True when replies come from the small bundled offline model."""
+        path = self.local_model_path
+        return self.provider == "local" and path is not None and path.resolve() == BUNDLED_MODEL.resolve()
+
+    def check_local_model(self) -> None:
+        """Raise ``SettingsError`` when the local engine is chosen but its checkpoint is missing.
+
+        Called before anything is opened or written, so a missing model costs no data.
+        """
+        if self.provider != "local":
+            return
+        path = self.local_model_path
+        if path is None or not path.exists():
+            raise SettingsError(f"LINGXI_LOCAL_MODEL: no checkpoint at {path}")
+
+    def resolved(self) -> Settings:
+        """A copy with the provider choice written out (``llm_provider`` and ``local_model``).
+
+        ``Lingxi.create`` points ``llm_base_url`` at the local engine's loopback
+        server afterwards, which must not turn "auto" back into "openai".
+        """
+        update: dict = {"llm_provider": self.provider, "local_model": self.local_model_path}
+        if self.bundled_model_in_use and "llm_temperature" not in self.model_fields_set:
+            update["llm_temperature"] = 0.0  # the small offline model is dependable only when decoding greedily
+        return self.model_copy(update=update)
 
     @property
     def db_url(self) -> str:

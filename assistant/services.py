@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.agent import Agent, Visitor
-from assistant.config import Settings
+from assistant.config import Settings, SettingsError
 from assistant.context import TokenCounter
 from assistant.db import Database
 from assistant.firing import Firer
@@ -72,16 +72,31 @@ class Lingxi:
     kb: KnowledgeBase
     keys: Keys
     limiter: RateLimiter
-    local: Any = None  # assistant.engine.provider.LocalProvider when LINGXI_LLM_PROVIDER=local
+    local: Any = None  # assistant.engine.provider.LocalProvider when the local engine is the provider
 
     @classmethod
-    def create(cls, settings: Settings, *, migrate: bool = True) -> Lingxi:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    def create(cls, settings: Settings, *, migrate: bool = True, start_engine: bool = True) -> Lingxi:
+        """Build the app; ``start_engine=False`` for commands that never ask the model (kb, benchmarks).
+
+        Raises ``assistant.config.SettingsError`` before touching any data when
+        the local engine is the provider and its checkpoint is missing.
+        """
         local = None
-        if settings.llm_provider == "local":
+        if settings.provider == "local":
+            settings = settings.resolved()  # the engine's loopback URL below must not read as "openai"
+            if start_engine:
+                settings.check_local_model()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.provider == "local" and start_engine:
             from assistant.engine.provider import LocalProvider
 
-            local = LocalProvider.start(settings)
+            try:
+                local = LocalProvider.start(settings)
+            except Exception as exc:  # a broken checkpoint: one line for the user, the cause chained
+                hint = " (set LINGXI_LLM_API_KEY or DEEPSEEK_API_KEY to use DeepSeek instead)" \
+                    if settings.bundled_model_in_use else ""
+                raise SettingsError(f"the local model at {settings.local_model_path} did not load: {exc}{hint}") \
+                    from exc
             # Everything downstream talks to the engine like any OpenAI-compatible server.
             settings = settings.model_copy(update={"llm_base_url": local.base_url, "llm_model": local.model_name})
         db = Database(settings.db_url)

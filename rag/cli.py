@@ -46,7 +46,7 @@ def add_parser(sub) -> None:
 def _kb(settings: Settings):
     from assistant.services import Lingxi
 
-    return Lingxi.create(settings).kb
+    return Lingxi.create(settings, start_engine=False).kb  # the knowledge base never asks the model
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """Shared fixtures: every data path in tmp_path, a scripted model server, both databases.
 
-The autouse fixture empties the environment of Lingxi's variables and moves
-into tmp_path, so no test reads a developer's ``.env`` or writes into ./data.
+The autouse fixture empties the environment of Lingxi's variables, pins the
+provider to "openai" (so no test loads the bundled offline model by accident)
+and moves into tmp_path, so no test reads a developer's ``.env`` or writes into ./data.
 ``database_url`` runs a test on SQLite and, when ``LINGXI_TEST_POSTGRES_URL``
 is set (``.ci/run`` starts a server and sets it), on PostgreSQL too, each test
 in a schema of its own.
@@ -32,6 +33,9 @@ def isolated_env(tmp_path, monkeypatch):
         if key.startswith("LINGXI_") and not key.startswith("LINGXI_TEST_") or key == "DEEPSEEK_API_KEY":
             monkeypatch.delenv(key)
     monkeypatch.setenv("LINGXI_DATA_DIR", str(tmp_path / "data"))
+    # Without a key the default provider is the bundled offline model: tests talk to
+    # fake servers instead, unless they unset this to test that choice.
+    monkeypatch.setenv("LINGXI_LLM_PROVIDER", "openai")
     monkeypatch.chdir(tmp_path)
 
 

@@ -2,7 +2,8 @@
 
 It streams the agent's replies (reasoning and tool steps as collapsible
 messages), stops and retries them, lists, searches, renames and deletes
-conversations, shows token usage and cost, and lets each browser session pick
+conversations, shows token usage and cost, says when an offline model is
+answering (and how to switch to an API), and lets each browser session pick
 the provider URL, model and temperature (the API key never leaves the server).
 Labels follow the browser's language through ``ui.i18n.make_i18n()``, which
 the caller passes to ``gr.mount_gradio_app(..., i18n=...)``.
@@ -34,6 +35,7 @@ from ui.chat_render import (
     history_steps,
     model_choice,
     model_options,
+    provider_notice,
     render,
     usage_text,
     valid_base_url,
@@ -95,6 +97,11 @@ class ChatHandlers:
     def on_load(self, search: str, request: gr.Request) -> tuple:
         lang = lang_of(request)
         return (*self.sidebar(search, None, lang), self._usage(None, lang))
+
+    def notice(self, request: gr.Request) -> gr.Markdown:
+        """The offline-model notice in the page's language (hidden when a hosted API answers)."""
+        message = provider_notice(self.lingxi.settings, lang_of(request))
+        return gr.Markdown(value=message, visible=bool(message))
 
     def select(self, cid: str | None, search: str, request: gr.Request) -> tuple:
         lang = lang_of(request)
@@ -258,6 +265,9 @@ def build_ui(lingxi: Lingxi) -> gr.Blocks:
                             rename_btn = gr.Button(i18n("rename"), size="sm")
                             delete_btn = gr.Button(i18n("delete"), size="sm", elem_id="lingxi-delete")
                     with gr.Column(scale=4):
+                        # Filled in the page's language on load; shown only while an offline model answers.
+                        notice = gr.Markdown(visible=bool(provider_notice(settings, "en")),
+                                             elem_id="lingxi-provider-notice")
                         chatbot = gr.Chatbot(
                             label=i18n("chat"), height="62vh", elem_id="lingxi-chat",
                             # No raw HTML from the model or the user: sanitized, no custom tags.
@@ -291,6 +301,7 @@ def build_ui(lingxi: Lingxi) -> gr.Blocks:
 
         blocks.load(h.on_load, [search], [*sidebar, usage])
         blocks.load(signed_in, None, sign_out)
+        blocks.load(h.notice, None, notice, show_progress="hidden")
         # Progress shows on the chat only: the locked sidebar needs no spinner.
         send_evt = gr.on([box.submit, send_btn.click], h.send, [box, cid, prefs, search], [box, *view, *sidebar],
                          show_progress_on=[chatbot])

@@ -399,6 +399,15 @@ def conversation_choices(summaries: list[dict[str, Any]], lang: str) -> list[tup
     return [(s.get("title") or text(lang, "untitled"), s["id"]) for s in summaries]
 
 
+def provider_notice(settings: Settings, lang: str) -> str:
+    """Markdown telling the owner that an offline model answers and how to switch; "" otherwise."""
+    if settings.provider != "local":
+        return ""
+    if settings.bundled_model_in_use:
+        return text(lang, "offline_bundled")
+    return text(lang, "offline_local", model=settings.local_model_path.name)
+
+
 def model_options(settings: Settings) -> list[str]:
     options = list(MODEL_CHOICES)
     if settings.llm_model not in options:

@@ -68,6 +68,18 @@ _EN = {
     "retrying": "Provider busy ({code}); retry {attempt} in {delay} s…",
     "usage": "Tokens: in {prompt} · out {completion} · cache hit {hit} · cost {cost} {currency}",
     "usage_empty": "Tokens: none yet",
+    "offline_bundled": (
+        "⚠️ **Offline mode: the small built-in model is answering.** No API key is configured, so Lingxi "
+        "uses its bundled offline model, which runs on this computer but has limited abilities (short, "
+        "simpler answers; weaker at tools and reasoning). To switch to DeepSeek, put "
+        "`LINGXI_LLM_API_KEY=sk-…` (or `DEEPSEEK_API_KEY`) in `.env` and restart Lingxi; "
+        "`LINGXI_LLM_PROVIDER` and `LINGXI_LLM_BASE_URL` choose another provider."
+    ),
+    "offline_local": (
+        "ℹ️ **Offline mode: the local model `{model}` is answering** on this computer. "
+        "To switch to DeepSeek, put `LINGXI_LLM_API_KEY=sk-…` (or `DEEPSEEK_API_KEY`) in `.env`, "
+        "unset `LINGXI_LLM_PROVIDER=local` if set, and restart Lingxi."
+    ),
     "untitled": "(untitled)",
     "busy": "A reply is still streaming in this conversation. Stop it first.",
     "nothing_selected": "Select a conversation first.",
@@ -213,6 +225,17 @@ _ZH = {
     "retrying": "服务商繁忙（{code}），{delay} 秒后第 {attempt} 次重试……",
     "usage": "Token：输入 {prompt} · 输出 {completion} · 缓存命中 {hit} · 费用 {cost} {currency}",
     "usage_empty": "Token：暂无",
+    "offline_bundled": (
+        "⚠️ **离线模式：当前由内置的小型离线模型回答。** 尚未配置 API 密钥，灵犀正在使用随附的离线模型："
+        "它在本机运行，但能力有限（回答较短较简单，工具调用和推理较弱）。要切换到 DeepSeek，请在 `.env` 中写入 "
+        "`LINGXI_LLM_API_KEY=sk-…`（或 `DEEPSEEK_API_KEY`）并重启灵犀；"
+        "也可用 `LINGXI_LLM_PROVIDER` 和 `LINGXI_LLM_BASE_URL` 选择其他服务。"
+    ),
+    "offline_local": (
+        "ℹ️ **离线模式：当前由本地模型 `{model}` 在本机回答。** "
+        "要切换到 DeepSeek，请在 `.env` 中写入 `LINGXI_LLM_API_KEY=sk-…`（或 `DEEPSEEK_API_KEY`），"
+        "如设置了 `LINGXI_LLM_PROVIDER=local` 请去掉，然后重启灵犀。"
+    ),
     "untitled": "（无标题）",
     "busy": "这个对话还在生成回复，请先停止。",
     "nothing_selected": "请先选择一个对话。",

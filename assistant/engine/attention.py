@@ -13,6 +13,8 @@ Both paths accept any number of new tokens with a causal mask over the cache.
 
 ``decode_batch`` runs one decode token for each of several sequences (each over its own cache).
 
+``forward_train`` runs whole right-padded sequences without a cache, with autograd (training).
+
 Does not: pack prefills of several sequences, page the cache, or use fused kernels.
 """
 
@@ -124,22 +126,39 @@ class MLA:
             scores = scores + mask
         return torch.softmax(scores, dim=-1, dtype=torch.float32).to(scores.dtype)
 
+    def _expand(self, c: torch.Tensor, pe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latents ``c`` [..., S, kv_rank] and rope keys ``pe`` [..., S, rope] -> per-head
+        k [..., S, H, qk] and v [..., S, H, v] through ``kv_b_proj``."""
+        kv = linear(c, self.w["wkv_b"]).unflatten(-1, (self.n_heads, self.nope + self.v_dim))
+        k_pe = pe.unsqueeze(-2).expand(*pe.shape[:-1], self.n_heads, self.rope_dim)
+        return torch.cat([kv[..., : self.nope], k_pe], dim=-1), kv[..., self.nope :]
+
     def _expanded(self, q_nope, q_pe, c_all, pe_all, allowed, causal: bool) -> torch.Tensor:
         """Expand latents to per-head k [S, H, qk] and v [S, H, v]; returns [T, H, v].
 
         Runs through ``scaled_dot_product_attention`` (its CPU flash kernel never materialises the
         [H, T, S] scores: 1 GB per layer for a 4k prompt); ``causal`` when the prompt starts an
         empty cache, else the explicit ``allowed`` mask (a continuation over a cached prefix)."""
-        s = c_all.shape[0]
-        kv = linear(c_all, self.w["wkv_b"]).view(s, self.n_heads, self.nope + self.v_dim)
-        k_nope, v = kv[..., : self.nope], kv[..., self.nope :]
-        k = torch.cat([k_nope, pe_all[:, None, :].expand(s, self.n_heads, self.rope_dim)], dim=-1)
+        k, v = self._expand(c_all, pe_all)
         q = torch.cat([q_nope, q_pe], dim=-1)
         is_causal = causal and allowed is not None
         out = F.scaled_dot_product_attention(
             q.transpose(0, 1)[None], k.transpose(0, 1)[None], v.transpose(0, 1)[None],
             attn_mask=None if is_causal else allowed, is_causal=is_causal, scale=self.scale)
         return out[0].transpose(0, 1)  # [T, H, v]
+
+    def forward_train(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, batch: int) -> torch.Tensor:
+        """Full sequences without a cache, differentiable (training): ``x`` [B * T, dim] holds B
+        sequences of T tokens each (right-padded), cos/sin [B * T, rope_dim // 2]; causal attention
+        inside each sequence, expanded as in prefill. Returns [B * T, dim]."""
+        n = x.shape[0]
+        q_nope, q_pe, rows = self.project(x, cos, sin)
+        rows = rows.view(batch, n // batch, -1)
+        k, v = self._expand(rows[..., : self.kv_rank], rows[..., self.kv_rank :])  # [B, T, H, *]
+        q = torch.cat([q_nope, q_pe], dim=-1).view(batch, n // batch, self.n_heads, -1)
+        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                             is_causal=True, scale=self.scale)  # [B, H, T, v]
+        return linear(out.transpose(1, 2).reshape(n, self.n_heads * self.v_dim), self.w["wo"], self.w.get("wo_bias"))
 
     def _absorbed(self, q_nope, q_pe, latent, mask) -> torch.Tensor:
         """Attend over latents: q_nope @ W_uk -> [T, H, kv_rank]; output @ W_uv -> [T, H, v]."""

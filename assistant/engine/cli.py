@@ -7,6 +7,8 @@
                                                              --seed N --chat --json]
     python app.py engine quantize --model PATH --out DIR --quant int8|int4 [--group-size 128]
     python app.py engine bench [--json --model PATH --layers 3 --contexts 128,1024,4096 --decode 16]
+    python app.py engine train --out DIR [--config FILE --examples N --steps N --minutes M]   (train/cli.py)
+    python app.py engine eval-assistant [--model DIR --n 400 --json]                          (train/evaluate.py)
 
 ``serve`` exposes the OpenAI-compatible API of ``server.py``.  ``generate`` encodes the prompt as
 raw text (no chat template) unless ``--chat`` is given, and with ``--json`` prints one line
@@ -67,6 +69,10 @@ def add_parser(sub) -> None:
     bench.add_argument("--decode", type=int, default=16, help="decode steps timed per context (default 16)")
     bench.add_argument("--threads", type=int, help="torch threads for every run (default: torch's choice)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
+    from .train import cli as train_cli, evaluate
+
+    train_cli.add_parser(cmds)
+    evaluate.add_parser(cmds)
     engine.set_defaults(func=run)
 
 
@@ -189,4 +195,17 @@ def _bench(args: argparse.Namespace) -> int:
         raise EngineError(f"engine bench needs transformers (pip install -r requirements-dev.txt): {exc}") from exc
 
 
-COMMANDS = {"serve": _serve, "generate": _generate, "quantize": _quantize, "bench": _bench}
+def _train(args: argparse.Namespace) -> int:
+    from .train import cli as train_cli
+
+    return train_cli.main(args)
+
+
+def _eval_assistant(args: argparse.Namespace) -> int:
+    from .train import evaluate
+
+    return evaluate.main(args)
+
+
+COMMANDS = {"serve": _serve, "generate": _generate, "quantize": _quantize, "bench": _bench,
+            "train": _train, "eval-assistant": _eval_assistant}

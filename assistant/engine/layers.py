@@ -26,7 +26,8 @@ def linear(x: torch.Tensor, w, bias: torch.Tensor | None = None) -> torch.Tensor
     closer to copy bandwidth than the BLAS gemv does."""
     if isinstance(w, torch.Tensor):
         if (x.dim() == 2 and x.shape[0] <= GEMV_ROWS and w.dtype == x.dtype == torch.float32
-                and w.device.type == "cpu" and w.is_contiguous() and kernels.available()):
+                and w.device.type == "cpu" and w.is_contiguous() and not (x.requires_grad or w.requires_grad)
+                and kernels.available()):  # the C kernel has no backward
             y = kernels.f32_gemv(x, w)
             return y if bias is None else y + bias
         return F.linear(x, w, bias)

@@ -6,6 +6,8 @@ Does: run one sequence's new tokens through the stack against its ``LatentCache`
 the rest DeepSeekMoE. By default multi-token calls (prefill) use expanded attention and
 single-token calls (decode) the absorbed path; ``absorb=`` forces either.
 
+``forward_train`` runs padded batches of whole sequences with autograd, for training (train/).
+
 Does not: batch several sequences (``runner.ModelRunner.decode`` does, layer by layer), run MTP heads,
 or sample (see generate.py).
 """
@@ -32,7 +34,14 @@ class DecoderLayer:
         self.in_norm, self.post_norm, self.eps = in_norm, post_norm, eps
 
     def forward(self, x, cos, sin, cache: LatentCache, layer: int, absorb: bool) -> torch.Tensor:
-        x = x + self.attn.forward(rms_norm(x, self.in_norm, self.eps), cos, sin, cache, layer, absorb)
+        return self._block(x, lambda h: self.attn.forward(h, cos, sin, cache, layer, absorb))
+
+    def forward_train(self, x, cos, sin, batch: int) -> torch.Tensor:
+        """``x`` [B * T, dim] of B whole sequences, no cache (see ``MLA.forward_train``)."""
+        return self._block(x, lambda h: self.attn.forward_train(h, cos, sin, batch))
+
+    def _block(self, x: torch.Tensor, attend) -> torch.Tensor:
+        x = x + attend(rms_norm(x, self.in_norm, self.eps))
         return x + self.mlp.forward(rms_norm(x, self.post_norm, self.eps))
 
 
@@ -111,6 +120,16 @@ class DeepseekEngineModel:
         if last_only:
             x = x[-1:]
         return self.logits(x)
+
+    def forward_train(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Training forward with autograd: ``input_ids`` [B, T] (right-padded) -> final hidden
+        states [B * T, dim] before the norm; ``logits`` turns the rows that carry a loss into scores."""
+        b, t = input_ids.shape
+        x = F.embedding(input_ids.reshape(-1), self.embed)
+        cos, sin = self.rotary.cos_sin(torch.arange(t, device=input_ids.device).repeat(b), self.dtype)
+        for layer in self.layers:
+            x = layer.forward_train(x, cos, sin, b)
+        return x
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Final norm and ``lm_head``: hidden [T, dim] -> logits [T, vocab]."""

@@ -10,7 +10,8 @@ once per step; the results are un-sorted and each token's k slots weighted in on
 After ``quantize_model`` ``w13`` / ``w2`` are ``quant.QuantExperts`` and each active expert runs
 through ``.matmul(x_rows, expert)`` (only that expert's quantised bytes are read).
 
-Does not: do expert parallelism, capacity limits, or auxiliary losses (inference only).
+Does not: do expert parallelism, capacity limits, or auxiliary losses. Training (train/) runs this same
+forward under autograd and steers ``e_score_correction_bias`` itself from ``last_counts``.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class MoE:
         self.w2 = w2
         self.inter = w2.in_features if isinstance(w2, QuantExperts) else w2.shape[2]
         self.shared = shared
+        self.last_counts: list[int] = []
 
     @staticmethod
     def _expert(w, x: torch.Tensor, expert: int) -> torch.Tensor:
@@ -92,6 +94,7 @@ class MoE:
         weights, idx = self.gate.route(x)
         order = torch.argsort(idx.reshape(-1), stable=True)
         counts = torch.bincount(idx.reshape(-1), minlength=self.gate.n).tolist()
+        self.last_counts = counts  # tokens per expert of the last call: training balances the bias on it
         xs = x[order // k]  # [T * k, dim]: one gather, rows grouped by expert
         ys = torch.empty_like(xs)
         start = 0

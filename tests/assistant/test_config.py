@@ -18,8 +18,12 @@ SECRET = "sk-very-secret-123456"
 
 def test_defaults(tmp_path, monkeypatch):
     monkeypatch.delenv("LINGXI_DATA_DIR")
+    monkeypatch.delenv("LINGXI_LLM_PROVIDER")  # pinned to "openai" by tests/conftest.py
     s = Settings()
-    assert s.llm_provider == "openai"
+    from assistant.config import BUNDLED_MODEL
+
+    # No key: the bundled offline model when the checkout has it, else DeepSeek (replies say a key is missing).
+    assert s.llm_provider == "auto" and s.provider == ("local" if (BUNDLED_MODEL / "config.json").is_file() else "openai")
     assert s.llm_base_url == "https://api.deepseek.com"
     assert s.llm_model == "deepseek-chat"
     assert s.llm_api_key is None

@@ -1,0 +1,50 @@
+"""``python app.py engine train``: the command line over ``loop.train``.
+
+    python app.py engine train --out DIR [--config train_config.json] [--examples N --steps N
+                                          --minutes M --threads N --seed N --force]
+
+``--config`` reads a ``train_config.json`` (the bundled model's lives next to its weights), and the
+flags override its fields. The output directory must be new or empty unless ``--force``.
+
+Does not: evaluate (``engine eval-assistant``) or quantise (``engine quantize``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+OVERRIDES = ("examples", "steps", "minutes", "threads", "seed")
+
+
+def add_parser(cmds) -> None:
+    p = cmds.add_parser("train", help="train the bundled offline model from synthetic data (CPU or GPU)")
+    p.add_argument("--out", required=True, type=Path, help="output checkpoint directory (HF layout)")
+    p.add_argument("--config", type=Path, help="train_config.json to start from (default: built-in defaults)")
+    p.add_argument("--examples", type=int, help="synthetic training conversations")
+    p.add_argument("--steps", type=int, help="optimiser steps")
+    p.add_argument("--minutes", type=float, help="stop the optimisation after this long")
+    p.add_argument("--threads", type=int, help="torch threads")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--force", action="store_true", help="write into a non-empty --out")
+
+
+def main(args: argparse.Namespace) -> int:
+    from ..config import EngineError
+    from .loop import TrainConfig, train
+
+    cfg = TrainConfig()
+    if args.config:
+        try:
+            cfg = TrainConfig.from_dict(json.loads(args.config.read_text("utf-8")))
+        except (OSError, ValueError, TypeError) as exc:
+            raise EngineError(f"cannot read training config {args.config}: {exc}") from exc
+    cfg = replace(cfg, **{k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None})
+    if args.out.exists() and any(args.out.iterdir()) and not args.force:
+        raise EngineError(f"{args.out} is not empty (pass --force to overwrite)")
+    report = train(cfg, args.out, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(json.dumps({k: v for k, v in report.items() if k != "loss_curve"}, indent=2))
+    return 0

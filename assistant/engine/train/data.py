@@ -1,0 +1,260 @@
+"""Synthetic conversations for training and evaluating the bundled offline model.
+
+``generate(split, n, seed)`` renders chat-completions conversations of six kinds
+(tool calls, follow-ups after tool results, grounded answers with citations,
+"I don't know" with a hand-off, chit-chat, refusals) in Chinese and English. The
+system prompts and tool schemas are the app's own, times in tool results come from
+the app's time parser, and ids have the app's format, so the model sees what it will
+see at run time. Every tool argument is a verbatim span of the conversation and every
+grounded answer a verbatim sentence of a passage, which is what the evaluation checks.
+
+The "heldout" split uses other templates and vocabulary than "train": each list in
+``data_en``/``data_zh`` is cut into two disjoint pools by ``split_pool``. This module
+does not tokenize, train or score anything.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import zlib
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from assistant.engine.train import data_en, data_extra_en, data_extra_zh, data_zh
+from assistant.engine.train.data_tools import BUILDERS, follow_up
+from assistant.prompts import system_prompt
+from tools.builtin import default_registry
+from tools.registry import PROFILES
+from tools.timeparse import resolve
+
+LANGS = ("zh", "en")
+KINDS = ("tool_call", "follow_up", "grounded", "unanswerable", "chitchat", "refusal")
+MIX = (0.45, 0.15, 0.15, 0.10, 0.10, 0.05)
+UNKNOWN_MARKERS = {"zh": ("不知道", "没有找到"), "en": ("I don't know", "don't know", "couldn't find")}
+ZONES = ("Asia/Shanghai", "Europe/Berlin", "America/New_York", "Asia/Tokyo")
+VOCAB = {"zh": data_zh, "en": data_en}
+# Train-only material, appended after split_pool has taken the held-out share of the
+# original lists, so the held-out split is unchanged by it.
+EXTRA = {"zh": data_extra_zh, "en": data_extra_en}
+NO_PASSAGE = {"passages": [], "no_relevant_passage": True,
+              "instruction": "The knowledge base has no relevant passage. Say you don't know, and offer to pass "
+              "the question to a human (create_ticket with the customer's contact)."}
+OWNER_TOOLS = sorted(PROFILES["owner"])
+CS_TOOLS = sorted(PROFILES["customer_service"])
+
+
+@dataclass
+class Example:
+    lang: str
+    profile: str
+    kind: str
+    messages: list[dict]
+    tools: list[dict] = field(repr=False)
+    passages: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Example:
+        return cls(**{k: d[k] for k in ("lang", "profile", "kind", "messages", "tools", "passages")})
+
+
+def split_pool(items, split: str) -> list:
+    """Every fourth entry (the last of a list shorter than four) is held out; the rest is
+    for training. Disjoint by construction."""
+    last = len(items) - 1 if len(items) < 4 else -1
+    return [x for i, x in enumerate(items) if (i % 4 == 3 or i == last) == (split == "heldout")]
+
+
+def pool(lang: str, table: str, key: str | None, split: str) -> list:
+    """``split_pool`` of a vocabulary list, plus the train-only extras when split is "train"."""
+    base = getattr(VOCAB[lang], table)
+    items = split_pool(base[key] if key is not None else base, split)
+    if split == "train":
+        extra = getattr(EXTRA[lang], table, {})
+        known = base[key] if key is not None else base  # drop extras that repeat an original entry
+        items = items + [x for x in (extra.get(key, []) if key is not None else extra) if x not in known]
+    return items
+
+
+@lru_cache(maxsize=None)
+def _schemas(profile: str) -> list[dict]:
+    return default_registry().schemas(profile)
+
+
+@lru_cache(maxsize=None)
+def _times(lang: str, split: str) -> tuple[list[str], list[str]]:
+    """(one-off times, recurring/relative times). Day x clock combos are split by hash, so
+    both splits share the forms but not the value combinations."""
+    m = VOCAB[lang]
+    combos = [m.when(d, c) for d in m.DAYS for c in m.CLOCKS]
+    held = split == "heldout"
+    return [t for t in combos if (zlib.crc32(t.encode()) % 4 == 3) == held], split_pool(m.RECUR, split)
+
+
+# Fill-ins a tool call copies from the user's words. ``random_fill`` swaps a share of them for random
+# phrases made of the training pools' own words, so a small model cannot memorise the titles and must
+# learn to copy the span (training only: the held-out split never changes).
+COPIED = ("title", "new", "loc", "text", "query", "summary")
+
+
+@lru_cache(maxsize=None)
+def _word_bank(lang: str) -> tuple[str, ...]:
+    words = {w for key in COPIED for value in pool(lang, "V", key, "train")
+             for w in (value if lang == "zh" else value.split())}
+    return tuple(sorted(w for w in words if w.strip()))
+
+
+class _Gen:
+    """One conversation's random state: language, split, clock and call ids."""
+
+    def __init__(self, rng: random.Random, split: str, lang: str, random_fill: float = 0.0):
+        self.rng, self.split, self.lang, self.m = rng, split, lang, VOCAB[lang]
+        self.random_fill = random_fill if split == "train" else 0.0
+        zone = rng.choice(ZONES)
+        start = datetime(2026, 1, 1, tzinfo=ZoneInfo(zone))
+        self.now = start + timedelta(minutes=rng.randrange(0, 2 * 365 * 24 * 60 // 5) * 5)
+        self.zone, self.calls, self.ctx = zone, 0, {}
+
+    def pick(self, key: str):
+        return self.rng.choice(pool(self.lang, "T", key, self.split))
+
+    def v(self, key: str):
+        if self.random_fill and key in COPIED and self.rng.random() < self.random_fill:
+            bank = _word_bank(self.lang)
+            words = [self.rng.choice(bank) for _ in range(self.rng.randint(2, 6) if self.lang == "zh" else self.rng.randint(1, 4))]
+            return ("" if self.lang == "zh" else " ").join(words)
+        return self.rng.choice(pool(self.lang, "V", key, self.split))
+
+    def map_pick(self, table: dict):
+        key = self.rng.choice(split_pool(list(table), self.split))
+        return key, table[key]
+
+    def time(self, recurring_ok: bool = True) -> str:
+        one_off, recur = _times(self.lang, self.split)
+        return self.rng.choice(recur if recurring_ok and self.rng.random() < 0.3 else one_off)
+
+    def sep(self) -> str:
+        return "" if self.lang == "zh" else " "
+
+    def user(self, key: str, **kw) -> dict:
+        text = self.pick(key).format(**kw)
+        if self.rng.random() < 0.25:
+            text = self.pick("prefix") + text
+        if self.rng.random() < 0.35 and text[-1] not in "?？!！.。":
+            text += self.pick("suffix")
+        return {"role": "user", "content": text}
+
+    def say(self, key: str, **kw) -> dict:
+        return {"role": "assistant", "content": self.pick(key).format(**kw)}
+
+    def call(self, name: str, args: dict) -> dict:
+        self.calls += 1
+        self.ctx["call_id"] = f"call_{self.calls}"
+        fn = {"name": name, "arguments": json.dumps(args, ensure_ascii=False)}
+        return {"role": "assistant", "content": "", "tool_calls": [{"id": self.ctx["call_id"], "type": "function", "function": fn}]}
+
+    def result(self, obj) -> dict:
+        return {"role": "tool", "tool_call_id": self.ctx["call_id"], "content": json.dumps(obj, ensure_ascii=False)}
+
+    def uid(self) -> str:
+        return "%032x" % self.rng.getrandbits(128)
+
+    def iso(self, text: str) -> str:
+        """The app's resolution of a time phrase; TimeParseError carries its question."""
+        return resolve(text, now=self.now, tz=self.zone).when.isoformat()
+
+    def stamp(self) -> str:
+        return (self.now + timedelta(days=self.rng.randint(1, 9), hours=self.rng.randint(0, 10))).replace(
+            minute=self.rng.choice((0, 30)), second=0).isoformat()
+
+
+
+
+
+def _tool_call(g: _Gen, profile: str) -> tuple[list[dict], list[str]]:
+    name = g.rng.choice(OWNER_TOOLS if profile == "owner" else CS_TOOLS)
+    msgs = BUILDERS[name](g)
+    return msgs, g.ctx.get("passages", [])
+
+
+def _kb(g: _Gen, answerable: bool) -> tuple[list[dict], list[str]]:
+    topics = pool(g.lang, "KB", None, g.split)
+    topic = g.rng.choice(topics)
+    rest = [t for t in topics if t is not topic]
+    others = g.rng.sample(rest, min(len(rest), g.rng.randint(1, 2)))
+    biz, j = g.v("biz"), g.sep()
+
+    def fact(t, i=None):
+        s = t[2][g.rng.randrange(2) if i is None else i].format(n=g.rng.randint(3, 9), biz=biz)
+        return s
+
+    question = g.rng.choice(topic[1])
+    msgs = [{"role": "user", "content": g.pick("kb_ask").format(q=question)}, g.call("search_knowledge_base", {"query": question})]
+    if not answerable and g.rng.random() < 0.5:
+        msgs.append(g.result(NO_PASSAGE))
+        passages = []
+    else:
+        texts = [(fact(t), t[0]) for t in others]
+        if answerable:
+            answer = fact(topic)
+            text = answer if g.rng.random() < 0.5 else j.join([topic[3][0].format(biz=biz), answer])
+            texts.append((text, topic[0]))
+        g.rng.shuffle(texts)
+        items = [{"ref": i, "source": f"{src}.md", "text": t} for i, (t, src) in enumerate(texts, 1)]
+        msgs.append(g.result({"passages": items}))
+        passages = [t for t, _ in texts]
+        if answerable:
+            ref = next(i for i, (t, _) in enumerate(texts, 1) if t.endswith(answer))
+            msgs.append({"role": "assistant", "content": f"{answer} [{ref}]"})
+            return msgs, passages
+    msgs.append(g.say("r_unknown"))
+    g.ctx["question"] = question
+    return msgs, passages
+
+
+def _example(rng: random.Random, split: str, random_fill: float = 0.0) -> Example:
+    lang = rng.choice(LANGS)
+    kind = rng.choices(KINDS, MIX)[0]
+    g = _Gen(rng, split, lang, random_fill)
+    profile = "owner"
+    passages: list[str] = []
+    if kind == "tool_call":
+        profile = "customer_service" if rng.random() < 0.15 else "owner"
+        msgs, passages = _tool_call(g, profile)
+    elif kind == "follow_up":
+        profile = "customer_service" if rng.random() < 0.1 else "owner"
+        msgs = follow_up(g, "create_ticket" if profile != "owner" else rng.choice(OWNER_TOOLS))
+    elif kind in ("grounded", "unanswerable"):
+        profile = "owner" if rng.random() < 0.2 else "customer_service"
+        msgs, passages = _kb(g, kind == "grounded")
+    else:
+        profile = rng.choice(("owner", "customer_service"))
+        question, reply = rng.choice(pool(lang, "T", kind, split))
+        msgs = [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
+    system = {"role": "system", "content": system_prompt(profile, g.now)}
+    return Example(lang, profile, kind, [system, *msgs], _schemas(profile), passages)
+
+
+def generate(split: str, n: int, seed: int = 0, random_fill: float = 0.0) -> list[Example]:
+    """``n`` examples of ``split`` ("train" or "heldout"); the same arguments give the same examples.
+    ``random_fill``: share of copied fill-ins replaced by random phrases (train only, see ``COPIED``)."""
+    if split not in ("train", "heldout"):
+        raise ValueError(f"split must be 'train' or 'heldout', not {split!r}")
+    rng = random.Random(f"{split}:{seed}")
+    return [_example(rng, split, random_fill) for _ in range(n)]
+
+
+def write_jsonl(examples, path) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for ex in examples:
+            f.write(json.dumps(ex.to_dict(), ensure_ascii=False) + "\n")
+
+
+def read_jsonl(path) -> list[Example]:
+    with open(path, encoding="utf-8") as f:
+        return [Example.from_dict(json.loads(line)) for line in f if line.strip()]

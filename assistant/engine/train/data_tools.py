@@ -1,0 +1,250 @@
+"""Per-tool conversation builders for ``data.py``: a user request ending in the right
+tool call (``BUILDERS``), and the same followed by a realistic, trimmed tool result
+and the assistant's confirmation (``follow_up``).
+
+Tools that act on an existing event or reminder first list them, so the id in the
+call is copied from an earlier tool result, as it must be at run time. Results keep
+only the fields a reply needs; their shapes follow ``tools/*.py``.
+"""
+
+from __future__ import annotations
+
+from tools.timeparse import TimeParseError
+
+
+def _current_time(g):
+    if g.rng.random() < 0.35:
+        tz = g.v("tz")
+        g.ctx["tz"] = tz
+        return [g.user("current_time_tz", tz=tz), g.call("current_time", {"timezone": tz})]
+    return [g.user("current_time"), g.call("current_time", {})]
+
+
+def _search_conversations(g):
+    q = g.ctx["query"] = g.v("query")
+    return [g.user("search_conversations", query=q), g.call("search_conversations", {"query": q})]
+
+
+def _create_event(g):
+    title, start, r = g.v("title"), g.time(), g.rng.random()
+    args = {"title": title, "start": start}
+    if r < 0.5:
+        msg = g.user("create_event", title=title, start=start)
+    elif r < 0.65:
+        end = g.rng.choice([t for t in _one_offs(g) if t != start])
+        args["end"] = end
+        msg = g.user("create_event_end", title=title, start=start, end=end)
+    elif r < 0.85:
+        args["location"] = loc = g.v("loc")
+        msg = g.user("create_event_loc", title=title, start=start, loc=loc)
+    else:
+        args = {"title": title, "start": g.rng.choice(_split(g, g.m.ALLDAY)), "all_day": True}
+        msg = g.user("create_event_allday", title=title, date=args["start"])
+    g.ctx["args"] = args
+    return [msg, g.call("create_event", args)]
+
+
+def _one_offs(g):
+    from assistant.engine.train.data import _times
+    return _times(g.lang, g.split)[0]
+
+
+def _split(g, items):
+    from assistant.engine.train.data import split_pool
+    return split_pool(items, g.split)
+
+
+def _list_events(g):
+    r, days = g.rng.random(), _split(g, g.m.RANGE_DAYS)
+    if r < 0.4:
+        return [g.user("list_events"), g.call("list_events", {})]
+    start = g.rng.choice(days)
+    if r < 0.8:
+        return [g.user("list_events_start", start=start), g.call("list_events", {"start": start})]
+    end = g.rng.choice([d for d in days if d != start])
+    return [g.user("list_events_range", start=start, end=end), g.call("list_events", {"start": start, "end": end})]
+
+
+def _events_listed(g, title):
+    """list_events call + result holding the target event among others."""
+    titles = [title] + [t for t in dict.fromkeys(g.v("title") for _ in range(2)) if t != title]
+    g.rng.shuffle(titles)
+    events = [{"id": g.uid(), "title": t, "starts_at": g.stamp()} for t in titles]
+    g.ctx["event"] = next(e for e in events if e["title"] == title)
+    return [g.call("list_events", {}), g.result({"ok": True, "events": events})]
+
+
+def _update_event(g):
+    title, r = g.v("title"), g.rng.random()
+    if r < 0.6:
+        field, value, msg = "start", g.time(), None
+        msg = g.user("update_event_time", title=title, start=value)
+    elif r < 0.8:
+        field, value = "location", g.v("loc")
+        msg = g.user("update_event_loc", title=title, loc=value)
+    else:
+        field, value = "title", g.v("new")
+        msg = g.user("update_event_title", title=title, new=value)
+    listed = _events_listed(g, title)
+    g.ctx["args"] = args = {"event_id": g.ctx["event"]["id"], field: value}
+    return [msg, *listed, g.call("update_event", args)]
+
+
+def _delete_event(g):
+    title = g.v("title")
+    msg = g.user("delete_event", title=title)
+    listed = _events_listed(g, title)
+    return [msg, *listed, g.call("delete_event", {"event_id": g.ctx["event"]["id"]})]
+
+
+def _create_reminder(g):
+    text, r = g.v("text"), g.rng.random()
+    if r < 0.6:
+        when = g.time()
+        g.ctx["args"] = args = {"text": text, "when": when}
+        return [g.user("create_reminder", text=text, when=when), g.call("create_reminder", args)]
+    if r < 0.8:
+        when = g.time()
+        phrase, channels = g.map_pick(g.m.CHANNELS)
+        g.ctx["args"] = args = {"text": text, "when": when, "channels": channels}
+        return [g.user("create_reminder_channel", text=text, when=when, channel=phrase), g.call("create_reminder", args)]
+    title, lead = g.v("title"), g.rng.choice((5, 10, 15, 20, 30, 45, 60))
+    msg = g.user("create_reminder_event", title=title, lead=lead)
+    listed = _events_listed(g, title)
+    g.ctx["args"] = args = {"text": title, "event_id": g.ctx["event"]["id"], "lead_minutes": lead}
+    return [msg, *listed, g.call("create_reminder", args)]
+
+
+def _list_reminders(g):
+    if g.rng.random() < 0.6:
+        return [g.user("list_reminders"), g.call("list_reminders", {})]
+    phrase, status = g.map_pick(g.m.STATUS)
+    return [g.user("list_reminders_status", status=phrase), g.call("list_reminders", {"status": status})]
+
+
+def _reminders_listed(g, text):
+    texts = [text] + [t for t in dict.fromkeys(g.v("text") for _ in range(2)) if t != text]
+    g.rng.shuffle(texts)
+    items = [{"id": g.uid(), "text": t, "due_at": g.stamp(), "status": "scheduled"} for t in texts]
+    g.ctx["reminder"] = next(x for x in items if x["text"] == text)
+    return [g.call("list_reminders", {}), g.result({"ok": True, "reminders": items})]
+
+
+def _update_reminder(g):
+    text = g.v("text")
+    if g.rng.random() < 0.7:
+        field, value = "when", g.time()
+        msg = g.user("update_reminder_time", text=text, when=value)
+    else:
+        field, value = "text", g.v("text")
+        while value == text:
+            value = g.v("text")
+        msg = g.user("update_reminder_text", text=text, new=value)
+    listed = _reminders_listed(g, text)
+    g.ctx["args"] = args = {"reminder_id": g.ctx["reminder"]["id"], field: value}
+    return [msg, *listed, g.call("update_reminder", args)]
+
+
+def _cancel_reminder(g):
+    text = g.v("text")
+    msg = g.user("cancel_reminder", text=text)
+    listed = _reminders_listed(g, text)
+    return [msg, *listed, g.call("cancel_reminder", {"reminder_id": g.ctx["reminder"]["id"]})]
+
+
+def _search_knowledge_base(g):
+    from assistant.engine.train.data import _kb
+    g.ctx["passages"] = []
+    return _kb(g, True)[0][:2]
+
+
+def _create_ticket(g):
+    if g.rng.random() < 0.5:
+        contact, summary = g.v("contact"), g.v("summary")
+        msgs = [g.user("create_ticket", contact=contact, summary=summary)]
+    else:
+        from assistant.engine.train.data import _kb
+        msgs, g.ctx["passages"] = _kb(g, False)
+        contact, summary = g.v("contact"), g.ctx["question"]
+        msgs.append({"role": "user", "content": g.pick("contact_reply").format(contact=contact)})
+    g.ctx["contact"] = contact
+    return [*msgs, g.call("create_ticket", {"contact": contact, "summary": summary})]
+
+
+BUILDERS = {
+    "current_time": _current_time, "search_conversations": _search_conversations,
+    "create_event": _create_event, "list_events": _list_events, "update_event": _update_event,
+    "delete_event": _delete_event, "create_reminder": _create_reminder, "list_reminders": _list_reminders,
+    "update_reminder": _update_reminder, "cancel_reminder": _cancel_reminder,
+    "search_knowledge_base": _search_knowledge_base, "create_ticket": _create_ticket,
+}
+
+
+def _ask(g, msgs, exc):
+    q = str(exc)
+    return [*msgs, g.result({"ok": False, "ask_user": q, "instruction": "Ask the user this question; do not guess."}),
+            {"role": "assistant", "content": q}]
+
+
+def follow_up(g, name: str) -> list[dict]:
+    """A ``name`` request, its call, a trimmed result and the reply restating it."""
+    if name == "search_knowledge_base":
+        name = "create_event"  # answering from passages is the "grounded" kind
+    msgs = BUILDERS[name](g)
+    a, sep = g.ctx.get("args", {}), "；" if g.lang == "zh" else "; "
+    try:
+        if name == "create_event":
+            time = g.iso(a["start"])
+            ev = {"id": g.uid(), "title": a["title"], "starts_at": time}
+            if g.rng.random() < 0.3:
+                other = g.v("title")
+                res = {"ok": True, "event": ev, "warning": "overlaps other events; tell the user",
+                       "overlaps": [{"id": g.uid(), "title": other, "starts_at": time}]}
+                return [*msgs, g.result(res), g.say("r_event_clash", title=a["title"], time=time, other=other)]
+            return [*msgs, g.result({"ok": True, "event": ev}), g.say("r_event", title=a["title"], time=time)]
+        if name == "update_event":
+            ev = dict(g.ctx["event"])
+            ev.update({k: v for k, v in a.items() if k in ("title", "location")})
+            if "start" in a:
+                ev["starts_at"] = g.iso(a["start"])
+            del ev["id"]
+            return [*msgs, g.result({"ok": True, "event": {"id": a["event_id"], **ev}}),
+                    g.say("r_update", title=ev["title"], time=ev["starts_at"])]
+        if name == "create_reminder":
+            time = g.iso(a["when"]) if "when" in a else g.stamp()
+            rem = {"id": g.uid(), "text": a["text"], "due_at": time, "status": "scheduled"}
+            return [*msgs, g.result({"ok": True, "reminder": rem}), g.say("r_reminder", text=a["text"], time=time)]
+        if name == "update_reminder":
+            rem = dict(g.ctx["reminder"], **({"text": a["text"]} if "text" in a else {}))
+            if "when" in a:
+                rem["due_at"] = g.iso(a["when"])
+            return [*msgs, g.result({"ok": True, "reminder": rem}), g.say("r_reminder_update", text=rem["text"], time=rem["due_at"])]
+    except TimeParseError as exc:
+        return _ask(g, msgs, exc)
+    if name == "delete_event":
+        res = {"ok": True, "deleted": g.ctx["event"]["id"], "reminders_cancelled": g.rng.randint(0, 1)}
+        return [*msgs, g.result(res), g.say("r_delete", title=g.ctx["event"]["title"])]
+    if name == "cancel_reminder":
+        rem = dict(g.ctx["reminder"], status="cancelled")
+        return [*msgs, g.result({"ok": True, "reminder": rem}), g.say("r_cancel", text=rem["text"])]
+    if name in ("list_events", "list_reminders"):
+        key, field, stamp = ("events", "title", "starts_at") if name == "list_events" else ("reminders", "text", "due_at")
+        vocab = "title" if name == "list_events" else "text"
+        items = [{"id": g.uid(), field: t, stamp: g.stamp()} for t in dict.fromkeys(g.v(vocab) for _ in range(g.rng.randint(0, 3)))]
+        if not items:
+            return [*msgs, g.result({"ok": True, key: []}), g.say(f"r_no_{key}")]
+        text = sep.join(f"{x[field]} {x[stamp]}" for x in items)
+        return [*msgs, g.result({"ok": True, key: items}), g.say(f"r_list_{key}", items=text)]
+    if name == "current_time":
+        now = g.now.astimezone(__import__("zoneinfo").ZoneInfo(g.ctx.get("tz", g.zone)))
+        res = {"timezone": g.ctx.get("tz", g.zone), "iso": now.isoformat(timespec="seconds"), "weekday": now.strftime("%A")}
+        return [*msgs, g.result(res), g.say("r_time", iso=res["iso"], weekday=res["weekday"])]
+    if name == "search_conversations":
+        if g.rng.random() < 0.2:
+            return [*msgs, g.result([]), g.say("r_history_none")]
+        q = g.ctx["query"]
+        hit = {"conversation_id": g.uid(), "title": q, "updated_at": g.stamp(), "snippet": q}
+        return [*msgs, g.result([hit]), g.say("r_history", title=q, snippet=q)]
+    ticket = g.rng.randint(1, 500)  # create_ticket
+    res = {"ok": True, "ticket_id": ticket, "message": "A colleague will contact the customer."}
+    return [*msgs, g.result(res), g.say("r_ticket", ticket_id=ticket, contact=g.ctx["contact"])]

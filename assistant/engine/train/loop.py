@@ -1,0 +1,259 @@
+"""``python app.py engine train``: data, tokenizer, model, AdamW, and a checkpoint in HF layout.
+
+Does: generate the synthetic training split, train the BPE tokenizer on it, render every
+conversation through the chat template the checkpoint ships (so training sees exactly the tokens
+the engine will be served), and train with the loss on assistant tokens only (replies, tool calls
+and their closing end-of-sentence). Batches are length-bucketed up to a token budget; the schedule
+is linear warm-up then cosine decay; the router bias is steered after every step the
+DeepSeek-V3 way (aux-loss-free: raise the bias of under-used experts, lower it for over-used ones).
+At the end it measures each MoE layer's expert utilisation on unseen conversations and writes the
+checkpoint, ``train_config.json`` and ``train_report.json``.
+
+Does not: resume, shard across processes, or use mixed precision (fp32 on the CPU; weights are
+stored in bf16 afterwards).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tokenizers import Tokenizer, models
+
+from ..config import EngineConfig
+from . import model as tmodel
+from . import tokenizer as ttok
+
+
+@dataclass
+class TrainConfig:
+    examples: int = 80000          # synthetic training conversations
+    random_fill: float = 0.5       # share of copied fill-ins made random (data.COPIED): forces copying
+    vocab_size: int = 6000
+    tokenizer_examples: int = 8000  # conversations the BPE is trained on
+    steps: int = 6000
+    minutes: float = 65.0          # cap on the optimisation loop (the issue allows 2 hours in all)
+    batch_tokens: int = 4096       # padded tokens per batch
+    max_len: int = 1024            # longer conversations are dropped (and counted)
+    lr: float = 2e-3
+    min_lr: float = 1e-4
+    warmup: int = 100
+    weight_decay: float = 0.1
+    clip: float = 1.0
+    bias_update: float = 1e-3      # DeepSeek-V3's gamma for the router bias
+    seed: int = 0
+    threads: int | None = None
+    save_every: float = 10.0       # minutes between snapshots of the checkpoint into the output directory
+    shape: tmodel.Shape = field(default_factory=tmodel.Shape)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        d = dict(d)
+        shape = tmodel.Shape(**d.pop("shape", {}))
+        return cls(**d, shape=shape)
+
+
+@dataclass
+class Encoded:
+    ids: list[int]
+    targets: list[bool]  # targets[i]: token i is an assistant token the model must predict
+
+
+def render_tokenizer() -> Tokenizer:
+    """An empty tokenizer that knows only the control tokens: enough for the template to render."""
+    tok = Tokenizer(models.BPE())
+    tok.add_special_tokens(list(ttok.SPECIALS))
+    return tok
+
+
+def encode(chat, example) -> Encoded:
+    """Token ids of the whole conversation and which of them are assistant tokens.
+
+    Each assistant message's tokens are those between the conversation rendered up to it (with
+    the generation prompt) and rendered through it. Both renders split at a control token, so the
+    shorter is a token prefix of the longer."""
+    msgs, tools = example.messages, example.tools or None
+    ids = chat.encode_chat(msgs, tools, add_generation_prompt=False)
+    targets = [False] * len(ids)
+    for i, m in enumerate(msgs):
+        if m["role"] != "assistant":
+            continue
+        start = len(chat.encode_chat(msgs[:i], tools, add_generation_prompt=True))
+        end = len(chat.encode_chat(msgs[: i + 1], tools, add_generation_prompt=False))
+        targets[start:end] = [True] * (end - start)
+    return Encoded(ids, targets)
+
+
+def batches(data: list[Encoded], budget: int, rng: random.Random) -> list[list[Encoded]]:
+    """Shuffle, sort 100-batch windows by length, cut into batches of at most ``budget`` padded tokens."""
+    order = data[:]
+    rng.shuffle(order)
+    out: list[list[Encoded]] = []
+    window = max(1, 100 * budget // 512)
+    for w in range(0, len(order), window):
+        chunk = sorted(order[w : w + window], key=lambda e: len(e.ids))
+        batch: list[Encoded] = []
+        for e in chunk:
+            if batch and (len(batch) + 1) * len(e.ids) > budget:
+                out.append(batch)
+                batch = []
+            batch.append(e)
+        if batch:
+            out.append(batch)
+    rng.shuffle(out)
+    return out
+
+
+def collate(batch: list[Encoded], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """-> inputs [B, T - 1], next-token labels [B * (T - 1)], and which label rows carry a loss."""
+    t = max(len(e.ids) for e in batch)
+    ids = torch.full((len(batch), t), pad_id, dtype=torch.long)
+    mask = torch.zeros(len(batch), t, dtype=torch.bool)
+    for row, e in enumerate(batch):
+        ids[row, : len(e.ids)] = torch.tensor(e.ids)
+        mask[row, : len(e.ids)] = torch.tensor(e.targets)
+    return ids[:, :-1], ids[:, 1:].reshape(-1), mask[:, 1:].reshape(-1)
+
+
+def lr_at(step: int, cfg: TrainConfig, elapsed: float = 0.0) -> float:
+    """Warm-up, then cosine decay to ``min_lr`` by the last step or the time cap, whichever
+    comes first (``elapsed`` seconds), so a run stopped by the clock still ends annealed."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = min(1.0, max((step - cfg.warmup) / max(1, cfg.steps - cfg.warmup), elapsed / (cfg.minutes * 60)))
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def moe_layers(model) -> list[tuple[int, object]]:
+    return [(i, layer.mlp) for i, layer in enumerate(model.layers) if hasattr(layer.mlp, "last_counts")]
+
+
+def steer_bias(params: dict, model, gamma: float) -> None:
+    """Aux-loss-free balancing: bias += gamma * sign(mean load - load) per expert."""
+    for i, moe in moe_layers(model):
+        load = torch.tensor(moe.last_counts, dtype=torch.float32)
+        params[f"model.layers.{i}.mlp.gate.e_score_correction_bias"] += gamma * torch.sign(load.mean() - load)
+
+
+def loss_of(model, batch: list[Encoded], pad_id: int) -> tuple[torch.Tensor, int]:
+    inputs, labels, mask = collate(batch, pad_id)
+    hidden = model.forward_train(inputs)
+    rows = mask.nonzero().squeeze(1)  # only assistant positions reach the lm_head
+    return F.cross_entropy(model.logits(hidden[rows]), labels[rows]), int(rows.numel())
+
+
+@torch.no_grad()
+def utilisation(cfg: EngineConfig, params: dict, data: list[Encoded], pad_id: int, budget: int) -> dict:
+    """Share of routed (token, slot) assignments each expert receives, per MoE layer, over ``data``."""
+    totals: dict[int, torch.Tensor] = {}
+    model = tmodel.build(cfg, params)
+    for batch in batches(data, budget, random.Random(0)):
+        loss_of(model, batch, pad_id)
+        for i, moe in moe_layers(model):
+            totals[i] = totals.get(i, torch.zeros(cfg.n_routed_experts)) + torch.tensor(moe.last_counts, dtype=torch.float32)
+    report = {}
+    for i, counts in sorted(totals.items()):
+        share = counts / counts.sum()
+        report[str(i)] = {"share": [round(float(s), 4) for s in share],
+                          "max_over_mean": round(float(share.max() * len(share)), 3),
+                          "min_over_mean": round(float(share.min() * len(share)), 3)}
+    return report
+
+
+def write_checkpoint(out: Path, hf: dict, params: dict, tok: Tokenizer) -> None:
+    tmodel.save(out, hf, params)
+    ttok.save(tok, out)
+    (out / "generation_config.json").write_text(json.dumps(
+        {"bos_token_id": hf["bos_token_id"], "eos_token_id": hf["eos_token_id"]}), "utf-8")
+
+
+def train(cfg: TrainConfig, out: Path, log=print) -> dict:
+    """Run the whole pipeline into ``out``; returns the report (also written as train_report.json)."""
+    from . import data as tdata
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    t0 = time.monotonic()
+    examples = tdata.generate("train", cfg.examples, seed=cfg.seed, random_fill=cfg.random_fill)
+    render = ttok.chat_tokenizer(render_tokenizer())
+    texts = (render.apply_chat_template(e.messages, e.tools or None, add_generation_prompt=False)
+             for e in examples[: cfg.tokenizer_examples])
+    tok = ttok.train_tokenizer(texts, cfg.vocab_size)
+    chat = ttok.chat_tokenizer(tok)
+    encoded = [encode(chat, e) for e in examples]
+    kept = [e for e in encoded if len(e.ids) <= cfg.max_len]
+    # Unseen conversations (another seed) for the utilisation report.
+    probe = [encode(chat, e) for e in tdata.generate("train", 300, seed=cfg.seed + 7919)]
+    probe = [e for e in probe if len(e.ids) <= cfg.max_len]
+    log(f"data: {len(examples)} conversations, {len(kept)} kept (<= {cfg.max_len} tokens), "
+        f"{sum(len(e.ids) for e in kept)} tokens, {sum(sum(e.targets) for e in kept)} trained on; "
+        f"vocab {tok.get_vocab_size()}; {time.monotonic() - t0:.0f} s")
+
+    shape = tmodel.Shape(**{**asdict(cfg.shape), "vocab_size": tok.get_vocab_size()})
+    hf = tmodel.hf_config(shape, bos_token_id=tok.token_to_id(ttok.BOS), eos_token_id=tok.token_to_id(ttok.EOS))
+    ecfg = EngineConfig.from_dict(hf)
+    params = tmodel.init_params(ecfg, seed=cfg.seed)
+    pad_id = tok.token_to_id(ttok.PAD)
+    decay = [t for n, t in params.items() if t.requires_grad and t.dim() == 2]
+    no_decay = [t for n, t in params.items() if t.requires_grad and t.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+    log(f"model: {sum(t.numel() for t in params.values()) / 1e6:.2f} M parameters")
+
+    curve, step, epoch, seen, started = [], 0, 0, 0, time.monotonic()
+    saved = started
+    stopped = "steps"
+    while step < cfg.steps:
+        for batch in batches(kept, cfg.batch_tokens, rng):
+            if step >= cfg.steps:
+                break
+            if time.monotonic() - started > cfg.minutes * 60:
+                stopped = "time"
+                break
+            lr = lr_at(step, cfg, time.monotonic() - started)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            model = tmodel.build(ecfg, params)
+            loss, n = loss_of(model, batch, pad_id)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(decay + no_decay, cfg.clip)
+            opt.step()
+            with torch.no_grad():
+                steer_bias(params, model, cfg.bias_update)
+            if step % 25 == 0 or step == cfg.steps - 1:
+                curve.append({"step": step, "loss": round(loss.item(), 4), "lr": round(lr, 6),
+                              "seconds": round(time.monotonic() - started, 1)})
+                log(f"step {step} epoch {epoch} loss {loss.item():.4f} ({n} targets) "
+                    f"{time.monotonic() - started:.0f} s")
+            step += 1
+            seen += len(batch)
+            if time.monotonic() - saved > cfg.save_every * 60:  # a snapshot to evaluate while training goes on
+                write_checkpoint(out, hf, params, tok)
+                saved = time.monotonic()
+        else:
+            epoch += 1
+            continue
+        break
+
+    write_checkpoint(out, hf, params, tok)
+    report = {
+        "steps": step, "epochs": round(seen / len(kept), 2), "stopped_by": stopped,
+        "device": "cpu", "threads": torch.get_num_threads(),
+        "train_seconds": round(time.monotonic() - started, 1), "total_seconds": round(time.monotonic() - t0, 1),
+        "conversations": len(kept), "dropped_too_long": len(encoded) - len(kept),
+        "tokens_per_epoch": sum(len(e.ids) for e in kept), "parameters": sum(t.numel() for t in params.values()),
+        "final_loss": curve[-1]["loss"] if curve else None, "loss_curve": curve,
+        "expert_utilisation": utilisation(ecfg, params, probe, pad_id, cfg.batch_tokens),
+    }
+    (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2), "utf-8")
+    (out / "train_report.json").write_text(json.dumps(report, indent=2), "utf-8")
+    return report

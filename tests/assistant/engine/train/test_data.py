@@ -1,0 +1,145 @@
+"""The synthetic assistant data: coverage, verbatim arguments and answers, disjoint splits."""
+
+import json
+import re
+
+import jsonschema
+import pytest
+
+from assistant.engine.train import data, data_en, data_zh
+from tools.registry import PROFILES
+
+N = 2000
+
+
+@pytest.fixture(scope="module")
+def train():
+    return data.generate("train", N, seed=1)
+
+
+@pytest.fixture(scope="module")
+def heldout():
+    return data.generate("heldout", N, seed=1)
+
+
+def _calls(ex):
+    """(index, call) for every assistant tool call in the conversation."""
+    for i, m in enumerate(ex.messages):
+        if m["role"] == "assistant":
+            for c in m.get("tool_calls") or []:
+                yield i, c
+
+
+def _has_enum(schema):
+    return "enum" in json.dumps(schema)
+
+
+def test_deterministic():
+    a = [e.to_dict() for e in data.generate("train", 50, seed=3)]
+    assert a == [e.to_dict() for e in data.generate("train", 50, seed=3)]
+    assert a != [e.to_dict() for e in data.generate("train", 50, seed=4)]
+
+
+def test_every_lang_and_kind(train):
+    seen = {(e.lang, e.kind) for e in train}
+    assert seen == {(lang, kind) for lang in data.LANGS for kind in data.KINDS}
+
+
+def test_every_tool_is_a_target_in_both_languages(train, heldout):
+    for sample in (train, heldout):
+        targets = {(e.lang, e.profile, e.messages[-1]["tool_calls"][0]["function"]["name"])
+                   for e in sample if e.messages[-1].get("tool_calls")}
+        for lang in data.LANGS:
+            assert {n for lg, p, n in targets if lg == lang and p == "owner"} == set(PROFILES["owner"])
+            assert {n for lg, p, n in targets if lg == lang and p == "customer_service"} == set(PROFILES["customer_service"])
+
+
+@pytest.mark.parametrize("split,random_fill", [("train", 0.0), ("heldout", 0.0), ("train", 1.0)])
+def test_calls_are_valid_and_copied_from_the_conversation(split, random_fill):
+    for ex in data.generate(split, 1000, seed=2, random_fill=random_fill):
+        assert ex.messages[0]["role"] == "system" and ex.messages[-1]["role"] == "assistant"
+        schemas = {t["function"]["name"]: t["function"]["parameters"] for t in ex.tools}
+        for i, call in _calls(ex):
+            fn = call["function"]
+            assert fn["name"] in schemas, (fn, ex.profile)
+            args = json.loads(fn["arguments"])
+            jsonschema.validate(args, schemas[fn["name"]])
+            earlier = " ".join(m["content"] for m in ex.messages[1:i])
+            for key, value in args.items():
+                if isinstance(value, str) and not _has_enum(schemas[fn["name"]]["properties"][key]):
+                    assert value in earlier, (key, value, ex.messages)
+            results = [m for m in ex.messages[i + 1:] if m["role"] == "tool"]
+            assert not results or results[0]["tool_call_id"] == call["id"]
+
+
+def test_lengths(train):
+    sizes = [len(json.dumps(e.messages[1:], ensure_ascii=False)) for e in train]
+    assert max(sizes) <= 1500 and sum(sizes) / len(sizes) < 700
+
+
+def test_grounded_answers_are_verbatim_and_unanswerable_ones_decline(train, heldout):
+    for ex in train + heldout:
+        target = ex.messages[-1].get("content") or ""
+        declines = any(m in target for m in data.UNKNOWN_MARKERS[ex.lang])
+        if ex.kind == "grounded":
+            bare = re.sub(r" ?\[\d+\]", "", target)
+            assert re.search(r"\[\d+\]$", target) and any(bare in p for p in ex.passages), ex.messages
+            assert not declines
+        elif ex.kind == "unanswerable":
+            assert declines, target
+            assert not any(target in p for p in ex.passages)
+
+
+def test_splits_do_not_share_user_text_or_vocabulary(train, heldout):
+    seen = {m["content"] for e in train for m in e.messages if m["role"] == "user"}
+    held = {m["content"] for e in heldout for m in e.messages if m["role"] == "user"}
+    assert not held & seen, sorted(held & seen)[:5]
+    for mod in (data_en, data_zh):
+        pools = [*mod.T.values(), *mod.V.values(), mod.RECUR, mod.RANGE_DAYS, mod.ALLDAY, list(mod.CHANNELS),
+                 list(mod.STATUS), [t[0] for t in mod.KB]]
+        for pool in pools:
+            a, b = data.split_pool(pool, "train"), data.split_pool(pool, "heldout")
+            assert a and b and not set(map(str, a)) & set(map(str, b)), pool
+        one_offs = [set(data._times(mod.__name__[-2:], s)[0]) for s in ("train", "heldout")]
+        assert one_offs[0] and one_offs[1] and not one_offs[0] & one_offs[1]
+
+
+def test_jsonl_round_trip(tmp_path):
+    examples = data.generate("heldout", 30, seed=5)
+    path = tmp_path / "d.jsonl"
+    data.write_jsonl(examples, path)
+    assert [e.to_dict() for e in data.read_jsonl(path)] == [e.to_dict() for e in examples]
+
+
+HELDOUT_300_0_SHA256 = "7f9b9cbd6beebb041589a6d60b2c2c825b634469896000afc4fdca1169c73057"
+
+
+def test_heldout_unchanged_by_train_only_extras():
+    import hashlib
+    blob = json.dumps([e.to_dict() for e in data.generate("heldout", 300, 0)], sort_keys=True, ensure_ascii=False)
+    assert hashlib.sha256(blob.encode()).hexdigest() == HELDOUT_300_0_SHA256
+
+
+def test_train_extras_are_disjoint_from_heldout_pools():
+    for lang in data.LANGS:
+        for table in ("T", "V"):
+            for key in getattr(data.EXTRA[lang], table):
+                held = set(map(str, data.pool(lang, table, key, "heldout")))
+                assert not held & set(map(str, data.pool(lang, table, key, "train"))), (lang, key)
+        held_kb = data.pool(lang, "KB", None, "heldout")
+        names = {t[0] for t in held_kb}
+        words = {q for t in held_kb for q in t[1]}
+        assert not names & {t[0] for t in data.EXTRA[lang].KB}
+        assert not words & {q for t in data.EXTRA[lang].KB for q in t[1]}
+
+
+def test_random_fill_makes_copied_values_unmemorisable_and_leaves_heldout_alone():
+    known = {v for lang in data.LANGS for key in data.COPIED for split in ("train", "heldout")
+             for v in data.pool(lang, "V", key, split)}
+    copied = [json.loads(call["function"]["arguments"]).get(key) for ex in data.generate("train", 400, 1, random_fill=1.0)
+              for _, call in _calls(ex) for key in data.COPIED if key in json.loads(call["function"]["arguments"])]
+    copied = [c for c in copied if isinstance(c, str)]
+    assert len(copied) > 50 and sum(c not in known for c in copied) > 0.8 * len(copied)
+    as_dicts = lambda exs: [e.to_dict() for e in exs]  # noqa: E731
+    assert as_dicts(data.generate("heldout", 50, 0, random_fill=1.0)) == as_dicts(data.generate("heldout", 50, 0))
+    assert as_dicts(data.generate("train", 50, 0, random_fill=0.0)) == as_dicts(data.generate("train", 50, 0))

@@ -1,0 +1,232 @@
+"""The training side of the bundled model: tokenizer, template, trainable engine model, loop."""
+
+from __future__ import annotations
+
+import json
+import random
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from assistant.engine.config import EngineConfig
+from assistant.engine.loader import load_model
+from assistant.engine.train import loop
+from assistant.engine.train import model as tmodel
+from assistant.engine.train import tokenizer as ttok
+
+TOOLS = [{"type": "function", "function": {"name": n, "description": "", "parameters": {"type": "object"}}}
+         for n in ("create_reminder", "list_events")]
+CONVO = [
+    {"role": "system", "content": "You are Lingxi."},
+    {"role": "user", "content": "明天下午三点提醒我给王总回电话"},
+    {"role": "assistant", "content": "", "tool_calls": [{"id": "call_1", "type": "function", "function": {
+        "name": "create_reminder", "arguments": json.dumps({"text": "给王总回电话", "when": "明天下午三点"},
+                                                           ensure_ascii=False)}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": '{"ok": true}'},
+    {"role": "assistant", "content": "好的，明天下午三点提醒您给王总回电话。"},
+]
+SMALL = tmodel.Shape(vocab_size=300, hidden_size=64, intermediate_size=96, moe_intermediate_size=32,
+                     n_routed_experts=4, num_experts_per_tok=2, num_hidden_layers=3, num_attention_heads=2,
+                     kv_lora_rank=16, qk_nope_head_dim=8, qk_rope_head_dim=8, v_head_dim=8)
+
+
+@pytest.fixture(scope="module")
+def chat():
+    texts = [ttok.chat_tokenizer(loop.render_tokenizer()).apply_chat_template(CONVO, TOOLS, add_generation_prompt=False)]
+    texts += ["Remind me to call Alice at 9am tomorrow", "下周一早上9点开会", "What are your opening hours?"] * 20
+    return ttok.chat_tokenizer(ttok.train_tokenizer(texts, 400))
+
+
+def small_cfg(shape=SMALL, **extra) -> EngineConfig:
+    return EngineConfig.from_dict(tmodel.hf_config(tmodel.Shape(**{**shape.__dict__, **extra}),
+                                                   bos_token_id=0, eos_token_id=1))
+
+
+def test_template_lists_tool_names_and_control_tokens_stay_whole(chat):
+    text = chat.apply_chat_template(CONVO[:2], TOOLS)
+    assert text.startswith(ttok.BOS + "You are Lingxi.\n\nTools: create_reminder, list_events" + ttok.USER)
+    assert "parameters" not in text  # names only, never the JSON schemas
+    ids = chat.encode(text)
+    for special in (ttok.BOS, ttok.USER, ttok.ASSISTANT):
+        assert chat.token_to_id(special) in ids
+    assert chat.tokenizer.decode(chat.encode("下周一早上9点 opening"), skip_special_tokens=False) == "下周一早上9点 opening"
+
+
+@pytest.mark.parametrize("profile", ["owner", "customer_service"])
+def test_template_condenses_the_built_in_system_prompts_to_a_profile_tag(chat, profile):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from assistant.prompts import system_prompt
+
+    now = datetime(2026, 11, 22, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    msgs = [{"role": "system", "content": system_prompt(profile, now)}, {"role": "user", "content": "hi"}]
+    assert chat.apply_chat_template(msgs) == f"{ttok.BOS}[{profile}]{ttok.USER}hi{ttok.ASSISTANT}"
+    custom = [{"role": "system", "content": "Answer like a pirate."}, {"role": "user", "content": "hi"}]
+    assert chat.apply_chat_template(custom) == f"{ttok.BOS}Answer like a pirate.{ttok.USER}hi{ttok.ASSISTANT}"
+
+
+def test_markers_are_kept_when_decoding_and_only_bos_eos_pad_are_special(chat):
+    ids = chat.encode(ttok.CALLS_BEGIN + ttok.CALL_BEGIN + "function" + ttok.TOOL_SEP + "x" + ttok.EOS)
+    assert chat.decode(ids, skip_special_tokens=True) == ttok.CALLS_BEGIN + ttok.CALL_BEGIN + "function" + ttok.TOOL_SEP + "x"
+    special = {t.content for t in chat.tokenizer.get_added_tokens_decoder().values() if t.special}
+    assert special == {ttok.BOS, ttok.EOS, ttok.PAD}
+    assert [chat.token_to_id(t) for t in (ttok.BOS, ttok.EOS, ttok.PAD)] == [0, 1, 2]
+    assert chat.vocab_size == 400 + len(ttok.MARKERS)
+
+
+def test_encode_marks_exactly_the_assistant_tokens(chat):
+    enc = loop.encode(chat, SimpleNamespace(messages=CONVO, tools=TOOLS))
+    assert len(enc.ids) == len(enc.targets)
+    spans, start = [], None
+    for i, t in enumerate(enc.targets + [False]):
+        if t and start is None:
+            start = i
+        elif not t and start is not None:
+            spans.append(chat.tokenizer.decode(enc.ids[start:i], skip_special_tokens=False))
+            start = None
+    assert len(spans) == 2
+    assert spans[0].startswith(ttok.CALLS_BEGIN) and spans[0].endswith(ttok.EOS) and "给王总回电话" in spans[0]
+    assert spans[1] == "好的，明天下午三点提醒您给王总回电话。" + ttok.EOS
+    user = chat.tokenizer.decode([i for i, t in zip(enc.ids, enc.targets) if not t], skip_special_tokens=False)
+    assert "明天下午三点提醒我" in user and "好的" not in user
+
+
+@pytest.mark.parametrize("q_lora_rank", [None, 24])
+def test_training_forward_equals_the_serving_forward(q_lora_rank):
+    cfg = small_cfg(q_lora_rank=q_lora_rank)
+    params = tmodel.init_params(cfg, seed=1, std=0.1)
+    model = tmodel.build(cfg, params)
+    g = torch.Generator().manual_seed(0)
+    seqs = [torch.randint(0, cfg.vocab_size, (n,), generator=g) for n in (11, 7)]
+    ids = torch.full((2, 11), 2, dtype=torch.long)
+    for row, s in enumerate(seqs):
+        ids[row, : len(s)] = s
+    with torch.no_grad():
+        hidden = model.forward_train(ids).view(2, 11, -1)
+        for row, s in enumerate(seqs):
+            served = model.forward(s, None, model.new_cache())
+            trained = model.logits(hidden[row, : len(s)])
+            torch.testing.assert_close(trained, served, atol=1e-4, rtol=1e-4)
+
+
+def test_gradients_reach_every_trainable_weight_and_not_the_router_bias():
+    cfg = small_cfg()
+    params = tmodel.init_params(cfg, seed=0)
+    batch = [loop.Encoded(list(range(3, 40)), [False] * 20 + [True] * 17), loop.Encoded(list(range(5, 20)), [True] * 15)]
+    loss, n = loop.loss_of(tmodel.build(cfg, params), batch, pad_id=2)
+    assert n == 17 + 15 - 1  # the first token is never a label
+    loss.backward()
+    missing = [name for name, t in params.items() if t.requires_grad and (t.grad is None or not t.grad.abs().sum() > 0)
+               and ".experts." not in name]  # an expert no token chose has a zero gradient
+    assert missing == []
+    assert all(not t.requires_grad for name, t in params.items() if name.endswith("e_score_correction_bias"))
+    assert params["model.layers.1.mlp.gate.weight"].grad.abs().sum() > 0
+
+
+def test_steer_bias_lifts_idle_experts_and_lowers_busy_ones():
+    cfg = small_cfg()
+    params = tmodel.init_params(cfg)
+    model = SimpleNamespace(layers=[SimpleNamespace(mlp=object())] + [
+        SimpleNamespace(mlp=SimpleNamespace(last_counts=[9, 1, 1, 1])) for _ in range(2)])
+    loop.steer_bias(params, model, 0.01)
+    bias = params["model.layers.1.mlp.gate.e_score_correction_bias"]
+    assert bias[0] == pytest.approx(-0.01) and torch.allclose(bias[1:], torch.full((3,), 0.01))
+
+
+def test_loss_falls_when_fitting_a_few_conversations():
+    cfg = small_cfg()
+    params = tmodel.init_params(cfg, seed=0)
+    rng = random.Random(0)
+    data = [loop.Encoded([rng.randrange(3, 300) for _ in range(24)], [True] * 24) for _ in range(4)]
+    opt = torch.optim.AdamW([t for t in params.values() if t.requires_grad], lr=1e-2)
+    losses = []
+    for _ in range(40):
+        model = tmodel.build(cfg, params)
+        loss, _ = loop.loss_of(model, data, pad_id=2)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            loop.steer_bias(params, model, 1e-3)
+        losses.append(loss.item())
+    assert losses[-1] < 0.3 * losses[0]
+
+
+def test_saved_checkpoint_loads_in_the_engine_and_in_transformers(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    cfg_dict = tmodel.hf_config(SMALL, bos_token_id=0, eos_token_id=1)
+    cfg = EngineConfig.from_dict(cfg_dict)
+    params = tmodel.init_params(cfg, seed=3, std=0.1)
+    with torch.no_grad():
+        for name, t in params.items():
+            if name.endswith("e_score_correction_bias"):
+                t.copy_(torch.linspace(-0.05, 0.05, t.numel()))  # the bias must survive the round trip
+    tmodel.save(tmp_path, cfg_dict, params, dtype=torch.float32)
+    ids = torch.randint(0, cfg.vocab_size, (13,), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ours = tmodel.build(cfg, params).forward(ids, None, tmodel.build(cfg, params).new_cache())
+        loaded = load_model(tmp_path)
+        torch.testing.assert_close(loaded.forward(ids, None, loaded.new_cache()), ours, atol=1e-5, rtol=1e-5)
+        ref = transformers.AutoModelForCausalLM.from_pretrained(tmp_path, torch_dtype=torch.float32).eval()
+        torch.testing.assert_close(ref(ids[None]).logits[0], ours, atol=1e-4, rtol=1e-4)
+
+
+def test_lr_schedule_warms_up_then_decays_to_the_floor():
+    cfg = loop.TrainConfig(steps=100, warmup=10, lr=1e-3, min_lr=1e-5)
+    lrs = [loop.lr_at(s, cfg) for s in range(100)]
+    assert lrs[0] < lrs[9] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:])) and lrs[-1] == pytest.approx(1e-5, rel=0.05)
+
+
+def test_batches_respect_the_token_budget_and_keep_every_example():
+    rng = random.Random(0)
+    data = [loop.Encoded([1] * rng.randrange(5, 300), [True]) for _ in range(500)]
+    out = loop.batches(data, 1024, random.Random(1))
+    assert sorted(id(e) for b in out for e in b) == sorted(id(e) for e in data)
+    assert all(len(b) * max(len(e.ids) for e in b) <= 1024 or len(b) == 1 for b in out)
+
+
+def test_cross_entropy_only_counts_target_rows():
+    cfg = small_cfg()
+    params = tmodel.init_params(cfg, seed=0)
+    model = tmodel.build(cfg, params)
+    e = loop.Encoded(list(range(3, 23)), [False] * 10 + [True] * 10)
+    loss, n = loop.loss_of(model, [e], pad_id=2)
+    with torch.no_grad():
+        logits = model.forward(torch.tensor(e.ids), None, model.new_cache())
+    expected = F.cross_entropy(logits[9:19], torch.tensor(e.ids[10:20]))
+    assert n == 10 and loss.item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_train_command_smoke_writes_a_checkpoint_the_engine_serves(tmp_path, capsys):
+    """CI never retrains the bundled model; this trains a few steps end to end through the CLI."""
+    from app import main as app_main
+    from assistant.engine.engine import LLMEngine
+    from assistant.engine.sampler import SamplingParams
+    from assistant.engine.tokenizer import ChatTokenizer
+
+    config = tmp_path / "train_config.json"
+    config.write_text(json.dumps({"examples": 80, "vocab_size": 500, "tokenizer_examples": 80, "steps": 3,
+                                  "batch_tokens": 4096, "warmup": 2, "shape": SMALL.__dict__ | {"vocab_size": 0}}))
+    out = tmp_path / "model"
+    assert app_main(["engine", "train", "--out", str(out), "--config", str(config), "--threads", "1"]) == 0
+    report = json.loads((out / "train_report.json").read_text())
+    assert report["steps"] == 3 and report["stopped_by"] == "steps" and report["final_loss"] > 0
+    assert set(report["expert_utilisation"]) == {"1", "2"}  # layer 0 is dense
+    for layer in report["expert_utilisation"].values():
+        assert len(layer["share"]) == 4 and sum(layer["share"]) == pytest.approx(1.0, abs=1e-3)
+    assert json.loads((out / "train_config.json").read_text())["steps"] == 3
+    assert json.loads((out / "config.json").read_text())["torch_dtype"] == "bfloat16"
+    # The engine loads it as it loads any DeepSeek checkpoint, chat template included.
+    chat = ChatTokenizer.from_dir(out)
+    assert chat.template_source == "tokenizer_config.json"
+    with LLMEngine(out) as engine:
+        ids = chat.encode_chat([{"role": "user", "content": "明天下午三点提醒我开会"}])
+        result = engine.generate(ids, SamplingParams(max_tokens=4, temperature=0.0))
+    assert result.finish_reason in ("length", "stop") and 1 <= len(result.token_ids) <= 4
+    # A second run into the same directory is refused without --force, in one line.
+    assert app_main(["engine", "train", "--out", str(out), "--config", str(config)]) == 2
+    assert "not empty" in capsys.readouterr().err

@@ -230,3 +230,26 @@ def test_train_command_smoke_writes_a_checkpoint_the_engine_serves(tmp_path, cap
     # A second run into the same directory is refused without --force, in one line.
     assert app_main(["engine", "train", "--out", str(out), "--config", str(config)]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_model_card_is_written_from_the_run_reports(tmp_path):
+    from assistant.engine.train import card
+
+    cfg = tmodel.hf_config(SMALL, bos_token_id=0, eos_token_id=1)
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    (tmp_path / "train_config.json").write_text(json.dumps({**loop.TrainConfig().__dict__, "shape": SMALL.__dict__},
+                                                           default=str))
+    share = [0.25, 0.25, 0.3, 0.2]
+    (tmp_path / "train_report.json").write_text(json.dumps({
+        "steps": 123, "epochs": 1.5, "stopped_by": "time", "device": "cpu", "threads": 2, "train_seconds": 600,
+        "total_seconds": 700, "parameters": 1_234_567, "final_loss": 0.42,
+        "expert_utilisation": {"1": {"share": share, "max_over_mean": 1.2, "min_over_mean": 0.8}}}))
+    metric = {"hits": 9, "n": 10, "value": 0.9}
+    (tmp_path / "eval_report.json").write_text(json.dumps({"n": 300, "seed": 0, "metrics": {
+        lang: {"tool_selection": metric, "argument_match": {"hits": 1, "n": 4, "value": 0.25}} for lang in ("zh", "en", "all")}}))
+    assert card.main([str(tmp_path)]) == 0
+    text = (tmp_path / "MODEL_CARD.md").read_text()
+    assert "1.2 M-parameter" in text and "123 AdamW steps" in text and "stopped by time" in text
+    assert "| tool selection (target ≥ 90%) | 90.0% (9/10) | 90.0% (9/10) | 90.0% (9/10) |" in text
+    assert "25.0% (1/4)" in text and "| 1 | 25% 25% 30% 20% | 1.2 | 0.8 |" in text
+    assert "faithfulness | – |" in text  # a metric the report lacks is a dash, not an error

@@ -110,6 +110,12 @@ def batches(data: list[Encoded], budget: int, rng: random.Random) -> list[list[E
     return out
 
 
+def endless(data: list[Encoded], budget: int, rng: random.Random):
+    """Batches of ``data``, reshuffled every pass, for as long as the loop asks."""
+    while True:
+        yield from batches(data, budget, rng)
+
+
 def collate(batch: list[Encoded], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """-> inputs [B, T - 1], next-token labels [B * (T - 1)], and which label rows carry a loss."""
     t = max(len(e.ids) for e in batch)
@@ -202,47 +208,41 @@ def train(cfg: TrainConfig, out: Path, log=print) -> dict:
     ecfg = EngineConfig.from_dict(hf)
     params = tmodel.init_params(ecfg, seed=cfg.seed)
     pad_id = tok.token_to_id(ttok.PAD)
-    decay = [t for n, t in params.items() if t.requires_grad and t.dim() == 2]
-    no_decay = [t for n, t in params.items() if t.requires_grad and t.dim() < 2]
+    decay = [t for t in params.values() if t.requires_grad and t.dim() == 2]
+    no_decay = [t for t in params.values() if t.requires_grad and t.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
     log(f"model: {sum(t.numel() for t in params.values()) / 1e6:.2f} M parameters")
 
-    curve, step, epoch, seen, started = [], 0, 0, 0, time.monotonic()
-    saved = started
-    stopped = "steps"
-    while step < cfg.steps:
-        for batch in batches(kept, cfg.batch_tokens, rng):
-            if step >= cfg.steps:
-                break
-            if time.monotonic() - started > cfg.minutes * 60:
-                stopped = "time"
-                break
-            lr = lr_at(step, cfg, time.monotonic() - started)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            model = tmodel.build(ecfg, params)
-            loss, n = loss_of(model, batch, pad_id)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(decay + no_decay, cfg.clip)
-            opt.step()
-            with torch.no_grad():
-                steer_bias(params, model, cfg.bias_update)
-            if step % 25 == 0 or step == cfg.steps - 1:
-                curve.append({"step": step, "loss": round(loss.item(), 4), "lr": round(lr, 6),
-                              "seconds": round(time.monotonic() - started, 1)})
-                log(f"step {step} epoch {epoch} loss {loss.item():.4f} ({n} targets) "
-                    f"{time.monotonic() - started:.0f} s")
-            step += 1
-            seen += len(batch)
-            if time.monotonic() - saved > cfg.save_every * 60:  # a snapshot to evaluate while training goes on
-                write_checkpoint(out, hf, params, tok)
-                saved = time.monotonic()
-        else:
-            epoch += 1
-            continue
-        break
+    curve, step, seen, started = [], 0, 0, time.monotonic()
+    saved, stopped = started, "steps"
+    for batch in endless(kept, cfg.batch_tokens, rng):
+        if step >= cfg.steps:
+            break
+        if time.monotonic() - started > cfg.minutes * 60:
+            stopped = "time"
+            break
+        lr = lr_at(step, cfg, time.monotonic() - started)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        model = tmodel.build(ecfg, params)
+        loss, n = loss_of(model, batch, pad_id)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(decay + no_decay, cfg.clip)
+        opt.step()
+        with torch.no_grad():
+            steer_bias(params, model, cfg.bias_update)
+        if step % 25 == 0 or step == cfg.steps - 1:
+            curve.append({"step": step, "loss": round(loss.item(), 4), "lr": round(lr, 6),
+                          "seconds": round(time.monotonic() - started, 1)})
+            log(f"step {step} epoch {seen / len(kept):.2f} loss {loss.item():.4f} ({n} targets) "
+                f"{time.monotonic() - started:.0f} s")
+        step += 1
+        seen += len(batch)
+        if time.monotonic() - saved > cfg.save_every * 60:  # a snapshot to evaluate while training goes on
+            write_checkpoint(out, hf, params, tok)
+            saved = time.monotonic()
 
     write_checkpoint(out, hf, params, tok)
     report = {

@@ -41,7 +41,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     port = args.port or settings.port
     try:
         lingxi = Lingxi.create(settings)
-    except SettingsError as exc:  # e.g. no API key and no offline model to fall back on
+    except SettingsError as exc:  # e.g. LINGXI_LOCAL_MODEL missing, or a model that does not load
         print(f"lingxi: {exc}", file=sys.stderr)
         return 2
     if refusal := serve_refusal(lingxi, host):

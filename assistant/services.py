@@ -85,20 +85,19 @@ class Lingxi:
         if settings.provider == "local":
             settings = settings.resolved()  # the engine's loopback URL below must not read as "openai"
             if start_engine:
-                settings.check_local_model()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        if settings.provider == "local" and start_engine:
-            from assistant.engine.provider import LocalProvider
+                settings.check_local_model()  # before any data is touched
+                from assistant.engine.provider import LocalProvider
 
-            try:
-                local = LocalProvider.start(settings)
-            except Exception as exc:  # a broken checkpoint: one line for the user, the cause chained
-                hint = " (set LINGXI_LLM_API_KEY or DEEPSEEK_API_KEY to use DeepSeek instead)" \
-                    if settings.bundled_model_in_use else ""
-                raise SettingsError(f"the local model at {settings.local_model_path} did not load: {exc}{hint}") \
-                    from exc
-            # Everything downstream talks to the engine like any OpenAI-compatible server.
-            settings = settings.model_copy(update={"llm_base_url": local.base_url, "llm_model": local.model_name})
+                try:
+                    local = LocalProvider.start(settings)
+                except Exception as exc:  # a broken checkpoint: one line for the user, the cause chained
+                    hint = " (set LINGXI_LLM_API_KEY or DEEPSEEK_API_KEY to use DeepSeek instead)" \
+                        if settings.bundled_model_in_use else ""
+                    raise SettingsError(f"the local model at {settings.local_model_path} did not load: {exc}{hint}") \
+                        from exc
+                # Everything downstream talks to the engine like any OpenAI-compatible server.
+                settings = settings.model_copy(update={"llm_base_url": local.base_url, "llm_model": local.model_name})
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.db_url)
         if migrate:
             db.migrate()

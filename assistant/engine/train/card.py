@@ -14,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 
+from assistant.config import BUNDLED_MODEL
+
 LIMITS = """\
 - It knows only what its synthetic data taught it: Lingxi's own tools, short confirmations, answers copied
   from knowledge-base passages, and a few chit-chat and refusal patterns. It has no general knowledge and
@@ -93,7 +95,7 @@ Share of routed (token, slot) assignments each expert received on 300 unseen tra
 
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
-    model_dir = Path(args[0] if args else "assistant/engine/bundled/lingxi-mini")
+    model_dir = Path(args[0]) if args else BUNDLED_MODEL
     (model_dir / "MODEL_CARD.md").write_text(render(model_dir), "utf-8")
     print(f"wrote {model_dir / 'MODEL_CARD.md'}")
     return 0

@@ -39,7 +39,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "bundled" / "lingxi-mini"
+from assistant.config import BUNDLED_MODEL
+
 TARGETS = {"tool_selection": 0.90, "argument_match": 0.80}
 METRICS = ("tool_selection", "argument_match", "argument_match_given_selection", "no_tool_accuracy",
            "faithfulness", "citation_ok", "unanswerable_detection", "false_decline_rate")

@@ -109,7 +109,8 @@ def build_tickets_tab(lingxi: Lingxi, blocks: gr.Blocks, i18n: gr.I18n) -> None:
             refresh = gr.Button(i18n("refresh"), size="sm", scale=0, min_width=100)
         table = gr.Dataframe(label=i18n("tab_tickets"), interactive=False, wrap=True, elem_id="lingxi-tickets")
         with gr.Row():
-            pick = gr.Dropdown(label=i18n("select_ticket"), info=i18n("kb_select_info"), choices=[], scale=4)
+            pick = gr.Dropdown(label=i18n("select_ticket"), info=i18n("kb_select_info"), choices=[], scale=4,
+                               elem_id="lingxi-ticket-pick")
             close = gr.Button(i18n("close_ticket"), variant="primary", scale=1, elem_id="lingxi-ticket-close")
         status = gr.Markdown(elem_id="lingxi-ticket-status")
 

@@ -88,6 +88,8 @@ def test_tickets_are_read_and_closed(lingxi, browser: Browser, tmp_path):  # noq
         expect(table).to_contain_text("想要批量采购报价", timeout=WAIT_MS)
         expect(table).to_contain_text("待处理")
         table.get_by_test_id("cell-0-4").click()  # the summary selects the ticket
+        # The close handler reads the dropdown: wait for the select event to land first.
+        expect(page.locator("#lingxi-ticket-pick input")).to_have_value(re.compile(rf"^#{tid} · "), timeout=WAIT_MS)
         page.locator("#lingxi-ticket-close").click()
         expect(page.locator("#lingxi-ticket-status")).to_contain_text(f"工单 #{tid} 已关闭", timeout=WAIT_MS)
         expect(table).not_to_contain_text("想要批量采购报价")  # the list shows open tickets

@@ -1,8 +1,8 @@
 """Byte-level BPE tokenizer and chat template for the bundled model.
 
 Does: train a byte-level BPE with ``tokenizers`` on rendered training conversations, with the
-DeepSeek-V3 control tokens as added (special) tokens and DeepSeek's pre-tokenizer splits (digits
-in runs of at most three, CJK runs apart from Latin words); write ``tokenizer.json`` and
+DeepSeek-V3 control tokens as added (special) tokens and pre-tokenizer splits that keep copied
+spans aligned (``_pre_tokenizer``); write ``tokenizer.json`` and
 ``tokenizer_config.json`` carrying the chat template, so ``engine.tokenizer.ChatTokenizer``
 reads them exactly as it reads a real DeepSeek checkpoint.
 
@@ -68,10 +68,16 @@ def chat_template() -> str:
 
 
 def _pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+    """Pieces that look the same wherever a span is copied, since copying is most of the job: a
+    tool argument repeats a span of the user's message, a reply repeats a passage. Each CJK
+    character stands alone (a run split by BPE merges would tokenise 「给王总回电话」 one way inside
+    the user's sentence and another way inside the JSON string); a space between words is a piece
+    of its own, so "landlord" after an opening quote is the same token as in "the landlord";
+    digits go in runs of at most three, as in DeepSeek's tokenizer."""
     return pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(r"\p{N}{1,3}"), behavior="isolated"),
-        pre_tokenizers.Split(Regex("[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+"), behavior="isolated"),
-        pre_tokenizers.Split(Regex(r"[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"),
+        pre_tokenizers.Split(Regex("[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]"), behavior="isolated"),
+        pre_tokenizers.Split(Regex(r"[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"),
                              behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
     ])

@@ -74,7 +74,21 @@ def test_markers_are_kept_when_decoding_and_only_bos_eos_pad_are_special(chat):
     special = {t.content for t in chat.tokenizer.get_added_tokens_decoder().values() if t.special}
     assert special == {ttok.BOS, ttok.EOS, ttok.PAD}
     assert [chat.token_to_id(t) for t in (ttok.BOS, ttok.EOS, ttok.PAD)] == [0, 1, 2]
-    assert chat.vocab_size == 400 + len(ttok.MARKERS)
+    # At most 400 learned ids (a corpus this small may run out of merges), then the markers.
+    assert chat.vocab_size <= 400 + len(ttok.MARKERS)
+    assert [chat.token_to_id(m) for m in ttok.MARKERS] == list(range(chat.vocab_size - len(ttok.MARKERS), chat.vocab_size))
+
+
+@pytest.mark.parametrize("said, span", [("明天下午三点提醒我给王总回电话", "给王总回电话"),
+                                        ("please remind me to call the landlord tonight", "call the landlord")])
+def test_a_copied_span_is_tokenised_as_in_the_sentence_it_comes_from(chat, said, span):
+    # A tool argument repeats a span of the user's words: its tokens must be the same pieces,
+    # or copying it means learning a second spelling of every word.
+    sentence = chat.encode(said, add_bos=False)
+    argument = chat.encode('{"text": "' + span + '"}', add_bos=False)
+    pieces = chat.encode(span, add_bos=False)
+    assert any(sentence[i : i + len(pieces)] == pieces for i in range(len(sentence)))
+    assert any(argument[i : i + len(pieces)] == pieces for i in range(len(argument)))
 
 
 def test_encode_marks_exactly_the_assistant_tokens(chat):
@@ -187,6 +201,20 @@ def test_batches_respect_the_token_budget_and_keep_every_example():
     out = loop.batches(data, 1024, random.Random(1))
     assert sorted(id(e) for b in out for e in b) == sorted(id(e) for e in data)
     assert all(len(b) * max(len(e.ids) for e in b) <= 1024 or len(b) == 1 for b in out)
+
+
+def test_copy_drills_repeat_a_random_span_and_train_on_the_predictable_part():
+    pool = [7] * 90 + list(range(10, 20))  # drills draw tokens as often as the pool has them
+    drills = loop.copy_drills(200, pool, bos=0, rng=random.Random(0), lengths=(4, 9))
+    assert len(drills) == 200 and len({tuple(d.ids) for d in drills}) > 50
+    for d in drills:
+        span = (len(d.ids) - 1) // 2
+        assert 4 <= span <= 9 and d.ids[0] == 0 and d.ids[1 : 1 + span] == d.ids[1 + span :]
+        assert set(d.ids[1:]) <= set(pool)
+        # Targets: the repeat after its first token (the first is a random pick nothing predicts).
+        assert d.targets == [False] * (span + 2) + [True] * (span - 1)
+    drawn = [i for d in drills for i in d.ids[1:]]
+    assert 0.8 < drawn.count(7) / len(drawn) < 0.97
 
 
 def test_cross_entropy_only_counts_target_rows():

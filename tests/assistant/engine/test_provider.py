@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import openai
 import pytest
 
 from assistant.config import SettingsError, load_settings
 from assistant.engine.provider import LocalProvider
 from assistant.services import Lingxi
+from tests.assistant.test_agent import collect
 
 
 def test_local_provider_needs_a_model():
@@ -42,12 +41,7 @@ def test_the_app_runs_on_the_local_engine_and_explains_a_too_long_prompt(build_c
     app = Lingxi.create(settings)
     try:
         assert app.settings.llm_model == "v3_qlora" and app.settings.llm_base_url == app.local.base_url
-        cid = app.agent.start(message="你好", conversation_id=None, profile="owner")
-
-        async def run():
-            return [e async for e in app.agent.run(cid, profile="owner")]
-
-        events = asyncio.run(run())
+        _, events = collect(app, "你好")
         [error] = [e.data for e in events if e.type == "error"]
         assert error["code"] == "bad_request" and "context length" in error["message"]
         assert events[-1].type == "done"

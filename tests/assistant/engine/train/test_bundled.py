@@ -11,7 +11,6 @@ skips (saying so). Shipping the model means deleting that skip.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from datetime import datetime, timedelta
 
@@ -22,6 +21,7 @@ from assistant.config import BUNDLED_MODEL, load_settings
 from assistant.engine.train import evaluate as ev
 from assistant.engine.train.loop import TrainConfig
 from assistant.services import Lingxi
+from tests.assistant.test_agent import collect
 
 FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json",
          "train_config.json", "train_report.json", "eval_report.json", "MODEL_CARD.md")
@@ -86,12 +86,7 @@ def test_with_no_key_the_app_sets_a_reminder_through_the_bundled_model(tmp_path,
     assert settings.bundled_model_in_use
     app = Lingxi.create(settings)
     try:
-        cid = app.agent.start(message=message, conversation_id=None, profile="owner")
-
-        async def run():
-            return [e async for e in app.agent.run(cid, profile="owner")]
-
-        events = asyncio.run(run())
+        _, events = collect(app, message)
         assert not [e.data for e in events if e.type == "error"]
         with app.db.session() as s:
             [reminder] = [reminders.as_dict(r) for r in reminders.list_all(session=s)]

@@ -217,6 +217,26 @@ def test_copy_drills_repeat_a_random_span_and_train_on_the_predictable_part():
     assert 0.8 < drawn.count(7) / len(drawn) < 0.97
 
 
+def test_the_schedule_starts_with_drills_alone_then_mixes_them_with_the_conversations():
+    rng = random.Random(0)
+    talks = [loop.Encoded([1] * rng.randrange(50, 200), [True]) for _ in range(300)]
+    drills = loop.copy_drills(300, list(range(3, 40)), bos=0, rng=rng)
+    cfg = loop.TrainConfig(batch_tokens=1024, drill_steps=5)
+    stream = loop.schedule(talks, drills, cfg, random.Random(1))
+    first = [next(stream) for _ in range(5)]
+    assert all(e in drills for b in first for e in b)
+    later = [e for _ in range(200) for e in next(stream)]
+    assert any(e in talks for e in later) and any(e in drills for e in later)
+
+
+def test_training_with_drills_reports_them(tmp_path):
+    cfg = loop.TrainConfig.from_dict({"examples": 60, "vocab_size": 400, "tokenizer_examples": 60, "steps": 2,
+                                      "copy_drills": 500, "drill_steps": 2, "batch_tokens": 512, "warmup": 1,
+                                      "shape": SMALL.__dict__ | {"vocab_size": 0}})
+    report = loop.train(cfg, tmp_path / "model", log=lambda _: None)
+    assert report["copy_drills"] == 500 and report["steps"] == 2 and report["final_loss"] > 0
+
+
 def test_cross_entropy_only_counts_target_rows():
     cfg = small_cfg()
     params = tmodel.init_params(cfg, seed=0)

@@ -68,8 +68,9 @@ class _ClientGone(Exception):
     pass
 
 
-def create_server(engine) -> FastAPI:
-    """The OpenAI-compatible app for ``engine`` (an ``LLMEngine``; the caller closes it)."""
+def create_server(engine, *, default_max_tokens: int = DEFAULT_CHAT_MAX_TOKENS) -> FastAPI:
+    """The OpenAI-compatible app for ``engine`` (an ``LLMEngine``; the caller closes it).
+    ``default_max_tokens`` caps chat replies whose request sets no ``max_tokens``."""
     app = FastAPI(title="Lingxi local engine", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine = engine
     model_name = getattr(engine, "model_name", "local")
@@ -227,7 +228,7 @@ def create_server(engine) -> FastAPI:
         except Exception as exc:  # the template rejected the conversation (jinja raise_exception)
             raise bad_request("messages", f"messages cannot be rendered with this model's chat template: {exc}")
         requested = req.max_completion_tokens or req.max_tokens
-        max_tokens = budget(len(prompt_ids), requested, DEFAULT_CHAT_MAX_TOKENS, "messages")
+        max_tokens = budget(len(prompt_ids), requested, default_max_tokens, "messages")
         tr = ChatTranslator(model=model_name, tools_enabled=req.tools_enabled)
         return await reply(request, req, prompt_ids, max_tokens, tr, tr.first_chunk())
 

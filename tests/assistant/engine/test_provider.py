@@ -17,7 +17,8 @@ def test_local_provider_needs_a_model():
 
 
 def test_local_provider_serves_the_checkpoint_to_the_sdk(build_ckpt, tmp_path):
-    settings = load_settings(llm_provider="local", local_model=build_ckpt("v3_qlora"), data_dir=tmp_path / "data")
+    settings = load_settings(llm_provider="local", local_model=build_ckpt("v3_qlora"), data_dir=tmp_path / "data",
+                             local_max_tokens=16)
     local = LocalProvider.start(settings)
     try:
         client = openai.OpenAI(base_url=local.base_url, api_key="none")
@@ -28,6 +29,9 @@ def test_local_provider_serves_the_checkpoint_to_the_sdk(build_ckpt, tmp_path):
         again = client.chat.completions.create(model="x", messages=[{"role": "user", "content": "hi"}],
                                                max_tokens=5, temperature=0)
         assert again.choices[0].message.content == reply.choices[0].message.content  # greedy: deterministic
+        unbounded = client.chat.completions.create(model="x", messages=[{"role": "user", "content": "hi"}],
+                                                   temperature=0)  # no max_tokens: settings.local_max_tokens
+        assert unbounded.usage.completion_tokens <= 16
     finally:
         local.close()
     assert not local.thread.is_alive()

@@ -50,10 +50,12 @@ class ScriptedEngine(LLMEngine):
         self.script: list[str] = []
         self.delay = 0.0
         self.prompts: list[list[int]] = []
+        self.params: list = []
         self.closed_early = 0
 
     async def stream(self, prompt_ids, params=None):
         self.prompts.append(list(prompt_ids))
+        self.params.append(params)
         pieces, scripted = list(self.script), bool(self.script)
         finished = False
         try:
@@ -194,6 +196,16 @@ def test_prompt_longer_than_the_context_is_a_clear_400(http, engine):
     r = http.post("/v1/completions", json={"prompt": long_text})
     assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded"
 
+
+
+def test_a_chat_request_without_max_tokens_gets_the_servers_default(engine):
+    # The in-process provider lowers the default (settings.local_max_tokens) so that a model
+    # which never closes a tool call cannot stay silent past the agent's timeout.
+    with serve(create_server(engine, default_max_tokens=7)) as base, httpx.Client(base_url=base, timeout=60) as c:
+        del engine.params[:]
+        assert c.post("/v1/chat/completions", json={"messages": USER}).status_code == 200
+        assert c.post("/v1/chat/completions", json={"messages": USER, "max_tokens": 3}).status_code == 200
+    assert [p.max_tokens for p in engine.params] == [7, 3]
 
 # ---------------------------------------------------------------- real model plumbing
 

@@ -221,12 +221,22 @@ def test_the_schedule_starts_with_drills_alone_then_mixes_them_with_the_conversa
     rng = random.Random(0)
     talks = [loop.Encoded([1] * rng.randrange(50, 200), [True]) for _ in range(300)]
     drills = loop.copy_drills(300, list(range(3, 40)), bos=0, rng=rng)
-    cfg = loop.TrainConfig(batch_tokens=1024, drill_steps=5)
+    cfg = loop.TrainConfig(batch_tokens=1024, drill_steps=12, drill_batch=32)  # more steps than a pass of drills
     stream = loop.schedule(talks, drills, cfg, random.Random(1))
-    first = [next(stream) for _ in range(5)]
+    first = [next(stream) for _ in range(12)]
     assert all(e in drills for b in first for e in b)
-    later = [e for _ in range(200) for e in next(stream)]
-    assert any(e in talks for e in later) and any(e in drills for e in later)
+    assert all(len(b) == 32 for b in first[:9]) and len(first[9]) == 300 - 9 * 32
+    # Drill batches mix lengths, or a fixed look-back would solve them without copying.
+    assert all(len({len(e.ids) for e in b}) > 5 for b in first[:9])
+    later = [next(stream) for _ in range(200)]
+    assert any(e in talks for b in later for e in b) and any(e in drills for b in later for e in b)
+    assert not any(any(e in talks for e in b) and any(e in drills for e in b) for b in later)
+
+
+def test_no_drills_means_no_drill_phase():
+    talks = [loop.Encoded([1] * 60, [True]) for _ in range(40)]
+    stream = loop.schedule(talks, [], loop.TrainConfig(batch_tokens=600, drill_steps=50), random.Random(0))
+    assert all(e in talks for _ in range(10) for e in next(stream))
 
 
 def test_training_with_drills_reports_them(tmp_path):

@@ -172,8 +172,15 @@ class _Gen:
         return (self.now + timedelta(days=self.rng.randint(1, 9), hours=self.rng.randint(0, 10))).replace(
             minute=self.rng.choice((0, 30)), second=0).isoformat()
 
+    def one_offs(self) -> list[str]:
+        return _times(self.lang, self.split)[0]
 
+    def split_of(self, items) -> list:
+        return split_pool(items, self.split)
 
+    def kb(self, answerable: bool) -> tuple[list[dict], list[str]]:
+        """A knowledge-base search and its result (see ``_kb``)."""
+        return _kb(self, answerable)
 
 
 def _tool_call(g: _Gen, profile: str) -> tuple[list[dict], list[str]]:

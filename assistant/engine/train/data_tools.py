@@ -5,9 +5,14 @@ and the assistant's confirmation (``follow_up``).
 Tools that act on an existing event or reminder first list them, so the id in the
 call is copied from an earlier tool result, as it must be at run time. Results keep
 only the fields a reply needs; their shapes follow ``tools/*.py``.
+
+Builders take ``data._Gen`` and reach the pools, times and knowledge base only through
+it, so this module does not import ``data`` (which imports it).
 """
 
 from __future__ import annotations
+
+from zoneinfo import ZoneInfo
 
 from tools.timeparse import TimeParseError
 
@@ -31,31 +36,21 @@ def _create_event(g):
     if r < 0.5:
         msg = g.user("create_event", title=title, start=start)
     elif r < 0.65:
-        end = g.rng.choice([t for t in _one_offs(g) if t != start])
+        end = g.rng.choice([t for t in g.one_offs() if t != start])
         args["end"] = end
         msg = g.user("create_event_end", title=title, start=start, end=end)
     elif r < 0.85:
         args["location"] = loc = g.v("loc")
         msg = g.user("create_event_loc", title=title, start=start, loc=loc)
     else:
-        args = {"title": title, "start": g.rng.choice(_split(g, g.m.ALLDAY)), "all_day": True}
+        args = {"title": title, "start": g.rng.choice(g.split_of(g.m.ALLDAY)), "all_day": True}
         msg = g.user("create_event_allday", title=title, date=args["start"])
     g.ctx["args"] = args
     return [msg, g.call("create_event", args)]
 
 
-def _one_offs(g):
-    from assistant.engine.train.data import _times
-    return _times(g.lang, g.split)[0]
-
-
-def _split(g, items):
-    from assistant.engine.train.data import split_pool
-    return split_pool(items, g.split)
-
-
 def _list_events(g):
-    r, days = g.rng.random(), _split(g, g.m.RANGE_DAYS)
+    r, days = g.rng.random(), g.split_of(g.m.RANGE_DAYS)
     if r < 0.4:
         return [g.user("list_events"), g.call("list_events", {})]
     start = g.rng.choice(days)
@@ -153,9 +148,8 @@ def _cancel_reminder(g):
 
 
 def _search_knowledge_base(g):
-    from assistant.engine.train.data import _kb
     g.ctx["passages"] = []
-    return _kb(g, True)[0][:2]
+    return g.kb(True)[0][:2]
 
 
 def _create_ticket(g):
@@ -163,8 +157,7 @@ def _create_ticket(g):
         contact, summary = g.v("contact"), g.v("summary")
         msgs = [g.user("create_ticket", contact=contact, summary=summary)]
     else:
-        from assistant.engine.train.data import _kb
-        msgs, g.ctx["passages"] = _kb(g, False)
+        msgs, g.ctx["passages"] = g.kb(False)
         contact, summary = g.v("contact"), g.ctx["question"]
         msgs.append({"role": "user", "content": g.pick("contact_reply").format(contact=contact)})
     g.ctx["contact"] = contact
@@ -236,7 +229,7 @@ def follow_up(g, name: str) -> list[dict]:
         text = sep.join(f"{x[field]} {x[stamp]}" for x in items)
         return [*msgs, g.result({"ok": True, key: items}), g.say(f"r_list_{key}", items=text)]
     if name == "current_time":
-        now = g.now.astimezone(__import__("zoneinfo").ZoneInfo(g.ctx.get("tz", g.zone)))
+        now = g.now.astimezone(ZoneInfo(g.ctx.get("tz", g.zone)))
         res = {"timezone": g.ctx.get("tz", g.zone), "iso": now.isoformat(timespec="seconds"), "weekday": now.strftime("%A")}
         return [*msgs, g.result(res), g.say("r_time", iso=res["iso"], weekday=res["weekday"])]
     if name == "search_conversations":

@@ -9,8 +9,8 @@ DeepSeek-V3 way (aux-loss-free: raise the bias of under-used experts, lower it f
 At the end it measures each MoE layer's expert utilisation on unseen conversations and writes the
 checkpoint, ``train_config.json`` and ``train_report.json``.
 
-Does not: resume, shard across processes, or use mixed precision (fp32 on the CPU; weights are
-stored in bf16 afterwards).
+Does not: resume, shard across processes, or use mixed precision (fp32 on the CPU or one GPU;
+weights are stored in bf16 afterwards).
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class TrainConfig:
     bias_update: float = 1e-3      # DeepSeek-V3's gamma for the router bias
     seed: int = 0
     threads: int | None = None
+    device: str = "auto"           # "auto": CUDA when a GPU is visible, else the CPU
     save_every: float = 10.0       # minutes between snapshots of the checkpoint into the output directory
     shape: tmodel.Shape = field(default_factory=tmodel.Shape)
 
@@ -176,6 +177,13 @@ def collate(batch: list[Encoded], pad_id: int) -> tuple[torch.Tensor, torch.Tens
     return ids[:, :-1], ids[:, 1:].reshape(-1), mask[:, 1:].reshape(-1)
 
 
+def train_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when a GPU is visible, else the CPU; ``cuda`` without one is a clear error."""
+    from ..runner import resolve_device
+
+    return resolve_device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+
+
 def lr_at(step: int, cfg: TrainConfig, elapsed: float = 0.0) -> float:
     """Warm-up, then cosine decay to ``min_lr`` by the last step or the time cap, whichever
     comes first (``elapsed`` seconds), so a run stopped by the clock still ends annealed."""
@@ -192,12 +200,13 @@ def moe_layers(model) -> list[tuple[int, object]]:
 def steer_bias(params: dict, model, gamma: float) -> None:
     """Aux-loss-free balancing: bias += gamma * sign(mean load - load) per expert."""
     for i, moe in moe_layers(model):
-        load = torch.tensor(moe.last_counts, dtype=torch.float32)
-        params[f"model.layers.{i}.mlp.gate.e_score_correction_bias"] += gamma * torch.sign(load.mean() - load)
+        bias = params[f"model.layers.{i}.mlp.gate.e_score_correction_bias"]
+        load = torch.tensor(moe.last_counts, dtype=torch.float32, device=bias.device)
+        bias += gamma * torch.sign(load.mean() - load)
 
 
 def loss_of(model, batch: list[Encoded], pad_id: int) -> tuple[torch.Tensor, int]:
-    inputs, labels, mask = collate(batch, pad_id)
+    inputs, labels, mask = (t.to(model.embed.device) for t in collate(batch, pad_id))
     hidden = model.forward_train(inputs)
     rows = mask.nonzero().squeeze(1)  # only assistant positions reach the lm_head
     return F.cross_entropy(model.logits(hidden[rows]), labels[rows]), int(rows.numel())
@@ -235,6 +244,7 @@ def train(cfg: TrainConfig, out: Path, log=print) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
+    device = train_device(cfg.device)  # before the data, so a bad --device fails at once
     rng = random.Random(cfg.seed)
     t0 = time.monotonic()
     examples = tdata.generate("train", cfg.examples, seed=cfg.seed, random_fill=cfg.random_fill)
@@ -261,7 +271,9 @@ def train(cfg: TrainConfig, out: Path, log=print) -> dict:
     shape = tmodel.Shape(**{**asdict(cfg.shape), "vocab_size": tok.get_vocab_size()})
     hf = tmodel.hf_config(shape, bos_token_id=tok.token_to_id(ttok.BOS), eos_token_id=tok.token_to_id(ttok.EOS))
     ecfg = EngineConfig.from_dict(hf)
-    params = tmodel.init_params(ecfg, seed=cfg.seed)
+    # Initialised on the CPU from the seed, so a GPU run starts from the same weights.
+    params = {k: t.detach().to(device).requires_grad_(t.requires_grad)
+              for k, t in tmodel.init_params(ecfg, seed=cfg.seed).items()}
     pad_id = tok.token_to_id(ttok.PAD)
     decay = [t for t in params.values() if t.requires_grad and t.dim() == 2]
     no_decay = [t for t in params.values() if t.requires_grad and t.dim() < 2]
@@ -303,7 +315,7 @@ def train(cfg: TrainConfig, out: Path, log=print) -> dict:
     write_checkpoint(out, hf, params, tok)
     report = {
         "steps": step, "epochs": round(seen / items, 2), "stopped_by": stopped,
-        "device": "cpu", "threads": torch.get_num_threads(),
+        "device": device.type, "threads": torch.get_num_threads(),
         "train_seconds": round(time.monotonic() - started, 1), "total_seconds": round(time.monotonic() - t0, 1),
         "conversations": len(kept), "dropped_too_long": len(encoded) - len(kept), "copy_drills": len(drills),
         "tokens_per_epoch": sum(len(e.ids) for e in kept), "parameters": sum(t.numel() for t in params.values()),

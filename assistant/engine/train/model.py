@@ -149,14 +149,16 @@ class TensorReader:
 
 def build(cfg: EngineConfig, params: dict[str, torch.Tensor]) -> DeepseekEngineModel:
     """The engine model over ``params`` (cheap: views and one stack per expert group)."""
-    return DeepseekEngineModel.from_reader(cfg, TensorReader(cfg, params), torch.float32)
+    model = DeepseekEngineModel.from_reader(cfg, TensorReader(cfg, params), torch.float32)
+    model.rotary.inv_freq = model.rotary.inv_freq.to(model.embed.device)  # the rest are views of ``params``
+    return model
 
 
 def save(out: Path, config: dict, params: dict[str, torch.Tensor], dtype: torch.dtype = torch.bfloat16) -> Path:
     """Write ``config.json`` and ``model.safetensors`` (weights in ``dtype``; the router bias stays fp32,
     as in DeepSeek-V3's own checkpoints)."""
     out.mkdir(parents=True, exist_ok=True)
-    tensors = {name: t.detach().to(torch.float32 if name.endswith("e_score_correction_bias") else dtype).contiguous()
+    tensors = {name: t.detach().to("cpu", torch.float32 if name.endswith("e_score_correction_bias") else dtype).contiguous()
                for name, t in params.items()}
     config = {**config, "torch_dtype": str(dtype).removeprefix("torch.")}
     (out / "config.json").write_text(json.dumps(config, indent=2), "utf-8")

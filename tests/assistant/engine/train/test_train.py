@@ -273,6 +273,7 @@ def test_train_command_smoke_writes_a_checkpoint_the_engine_serves(tmp_path, cap
     assert app_main(["engine", "train", "--out", str(out), "--config", str(config), "--threads", "1"]) == 0
     report = json.loads((out / "train_report.json").read_text())
     assert report["steps"] == 3 and report["stopped_by"] == "steps" and report["final_loss"] > 0
+    assert report["device"] == ("cuda" if torch.cuda.is_available() else "cpu")  # --device auto
     assert set(report["expert_utilisation"]) == {"1", "2"}  # layer 0 is dense
     for layer in report["expert_utilisation"].values():
         assert len(layer["share"]) == 4 and sum(layer["share"]) == pytest.approx(1.0, abs=1e-3)
@@ -288,6 +289,16 @@ def test_train_command_smoke_writes_a_checkpoint_the_engine_serves(tmp_path, cap
     # A second run into the same directory is refused without --force, in one line.
     assert app_main(["engine", "train", "--out", str(out), "--config", str(config)]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message a machine without a GPU gives")
+def test_training_on_cuda_without_a_gpu_fails_at_once_and_says_why(tmp_path, capsys):
+    from app import main as app_main
+
+    assert app_main(["engine", "train", "--out", str(tmp_path / "m"), "--device", "cuda", "--examples", "90000"]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
 
 
 def test_model_card_is_written_from_the_run_reports(tmp_path):

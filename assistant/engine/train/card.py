@@ -53,6 +53,9 @@ def render(model_dir: Path) -> str:
     util += [f"| {layer} | {' '.join(f'{100 * s:.0f}%' for s in u['share'])} | {u['max_over_mean']} | {u['min_over_mean']} |"
              for layer, u in report["expert_utilisation"].items()]
     active = cfg["num_experts_per_tok"]
+    drills = (f" Plus {report['copy_drills']} copy drills (a random span of tokens said twice; the first"
+              f" {tcfg.get('drill_steps', 0)} steps on drills alone, in batches of {tcfg.get('drill_batch', 32)})"
+              " to teach copying the user's words." if report.get("copy_drills") else "")
     return f"""# lingxi-mini
 
 Lingxi's bundled offline assistant model: a {report['parameters'] / 1e6:.1f} M-parameter DeepSeek-V3-architecture MoE
@@ -67,7 +70,7 @@ engine like any DeepSeek checkpoint. It answers when no API key is configured.
 - **Data:** {tcfg['examples']} synthetic conversations (seed {tcfg['seed']}, `assistant/engine/train/data*.py`), half Chinese and
   half English: a call to each of the owner's and the customer-service assistant's tools, follow-ups after tool results,
   answers copied from knowledge-base passages with their `[n]`, "I don't know" with a hand-off offer when the passages
-  don't answer, chit-chat and refusals. Loss on assistant tokens only.
+  don't answer, chit-chat and refusals. Loss on assistant tokens only.{drills}
 - **Training:** {report['steps']} AdamW steps (lr {tcfg['lr']}, warm-up {tcfg['warmup']}, cosine to {tcfg['min_lr']},
   weight decay {tcfg['weight_decay']}, batches of ≤ {tcfg['batch_tokens']} padded tokens), {report['epochs']} passes over the data,
   stopped by {report['stopped_by']}; {report['train_seconds'] / 60:.0f} min of optimisation, {report['total_seconds'] / 60:.0f} min in all

@@ -268,7 +268,7 @@ def test_train_command_smoke_writes_a_checkpoint_the_engine_serves(tmp_path, cap
 
     config = tmp_path / "train_config.json"
     config.write_text(json.dumps({"examples": 80, "vocab_size": 500, "tokenizer_examples": 80, "steps": 3,
-                                  "batch_tokens": 4096, "warmup": 2, "shape": SMALL.__dict__ | {"vocab_size": 0}}))
+                                  "batch_tokens": 4096, "warmup": 2, "copy_drills": 100, "drill_steps": 1, "shape": SMALL.__dict__ | {"vocab_size": 0}}))
     out = tmp_path / "model"
     assert app_main(["engine", "train", "--out", str(out), "--config", str(config), "--threads", "1"]) == 0
     report = json.loads((out / "train_report.json").read_text())
@@ -311,7 +311,7 @@ def test_model_card_is_written_from_the_run_reports(tmp_path):
     share = [0.25, 0.25, 0.3, 0.2]
     (tmp_path / "train_report.json").write_text(json.dumps({
         "steps": 123, "epochs": 1.5, "stopped_by": "time", "device": "cpu", "threads": 2, "train_seconds": 600,
-        "total_seconds": 700, "parameters": 1_234_567, "final_loss": 0.42,
+        "total_seconds": 700, "parameters": 1_234_567, "final_loss": 0.42, "copy_drills": 40000,
         "expert_utilisation": {"1": {"share": share, "max_over_mean": 1.2, "min_over_mean": 0.8}}}))
     metric = {"hits": 9, "n": 10, "value": 0.9}
     (tmp_path / "eval_report.json").write_text(json.dumps({"n": 300, "seed": 0, "metrics": {
@@ -322,3 +322,4 @@ def test_model_card_is_written_from_the_run_reports(tmp_path):
     assert "| tool selection (target ≥ 90%) | 90.0% (9/10) | 90.0% (9/10) | 90.0% (9/10) |" in text
     assert "25.0% (1/4)" in text and "| 1 | 25% 25% 30% 20% | 1.2 | 0.8 |" in text
     assert "faithfulness | – |" in text  # a metric the report lacks is a dash, not an error
+    assert "Plus 40000 copy drills" in text and "first 1000 steps on drills alone" in text

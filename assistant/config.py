@@ -162,8 +162,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _local_needs_a_model(self) -> Settings:
-        if self.llm_provider == "local" and not self.local_model:
-            raise ValueError("LINGXI_LLM_PROVIDER=local needs LINGXI_LOCAL_MODEL (a checkpoint directory)")
+        if self.llm_provider == "local" and not self.local_model and not (BUNDLED_MODEL / "config.json").is_file():
+            raise ValueError("LINGXI_LLM_PROVIDER=local needs LINGXI_LOCAL_MODEL (a checkpoint directory); "
+                             "this checkout has no bundled offline model")
         return self
 
     @field_validator("public_url")

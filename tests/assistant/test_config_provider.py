@@ -126,9 +126,15 @@ def test_a_key_beats_local_model_unless_local_is_asked_for(monkeypatch, tmp_path
     assert Settings().provider == "local"
 
 
-def test_explicit_local_still_needs_a_model():
-    with pytest.raises(SettingsError, match="LINGXI_LOCAL_MODEL"):
+def test_explicit_local_needs_a_model_when_the_checkout_has_none(no_bundled_model):
+    with pytest.raises(SettingsError, match="LINGXI_LOCAL_MODEL.*no bundled offline model"):
         load_settings(llm_provider="local")
+
+
+def test_explicit_local_without_a_path_takes_the_bundled_model(bundled_model, monkeypatch):
+    monkeypatch.setenv("LINGXI_LLM_API_KEY", "sk-test")  # "local" is asked for: the key does not matter
+    s = load_settings(llm_provider="local")
+    assert s.provider == "local" and s.local_model_path == bundled_model and s.bundled_model_in_use
 
 
 def test_unknown_provider_is_one_line(monkeypatch):

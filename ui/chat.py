@@ -27,19 +27,8 @@ from assistant.agent import InputError
 from assistant.owner_auth import COOKIE
 from assistant.services import Lingxi
 from ui.admin import build_admin_tabs
-from ui.chat_render import (
-    Step,
-    conversation_choices,
-    default_prefs,
-    fold,
-    history_steps,
-    model_choice,
-    model_options,
-    provider_notice,
-    render,
-    usage_text,
-    valid_base_url,
-)
+from ui.chat_render import Step, conversation_choices, fold, history_steps, render, usage_text
+from ui.chat_settings import default_prefs, model_choice, model_options, provider_notice, valid_base_url
 from ui.i18n import lang_of, make_i18n, text, translate_error
 from ui.inbox import build_inbox
 from ui.schedule import build_schedule_tabs

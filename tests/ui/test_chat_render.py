@@ -17,23 +17,12 @@ import pytest
 
 from assistant import conversations as convs
 from assistant.agent import AGENT_MESSAGES
-from assistant.config import Settings
 from assistant.conversations import Usage
 from assistant.providers import MESSAGES, ProviderError
 from assistant.streaming import Event
 from tests.fakes.openai_server import Reply
-from ui.chat_render import (
-    Step,
-    conversation_choices,
-    default_prefs,
-    fold,
-    history_steps,
-    model_choice,
-    render,
-    safe_markdown,
-    split_think,
-    usage_text,
-)
+from ui.chat_render import Step, conversation_choices, fold, history_steps, render, safe_markdown, split_think, usage_text
+from ui.chat_settings import default_prefs
 from ui.i18n import make_i18n, pick_lang, text, translate_error, translations
 
 
@@ -477,25 +466,6 @@ def test_untitled_conversations_get_a_label():
     assert conversation_choices([{"id": "a", "title": ""}, {"id": "b", "title": "Hi"}], "zh") == [
         ("（无标题）", "a"), ("Hi", "b")
     ]
-
-
-def test_model_choice_keeps_the_key_on_the_server_and_on_its_provider(tmp_path):
-    settings = Settings(data_dir=tmp_path, llm_api_key="sk-secret", llm_base_url="https://api.deepseek.com")
-    prefs = default_prefs(settings)
-    assert "sk-secret" not in json.dumps(prefs)  # what the session stores holds no key
-    assert model_choice(prefs, settings).api_key == "sk-secret"
-
-    same = model_choice({"base_url": "https://api.deepseek.com/v1/", "model": "deepseek-reasoner",
-                         "temperature": 0.2}, settings)
-    assert (same.base_url, same.model, same.temperature, same.api_key) == (
-        "https://api.deepseek.com/v1", "deepseek-reasoner", 0.2, "sk-secret")
-
-    other = model_choice({"base_url": "http://127.0.0.1:8000/v1", "model": "local", "temperature": 9}, settings)
-    assert other.api_key is None and other.temperature == 2.0  # another origin never gets the key
-
-    broken = model_choice({"base_url": "ftp://x", "model": " ", "temperature": "hot"}, settings)
-    assert (broken.base_url, broken.model, broken.temperature) == (
-        "https://api.deepseek.com", "deepseek-chat", settings.llm_temperature)
 
 
 # --- The Blocks themselves ----------------------------------------------------------------------

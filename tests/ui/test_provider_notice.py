@@ -10,7 +10,7 @@ import pytest
 
 from assistant.config import BUNDLED_MODEL, Settings
 from ui.chat import ChatHandlers, build_ui
-from ui.chat_render import provider_notice
+from ui.chat_settings import provider_notice
 from ui.i18n import make_i18n
 
 ZH = SimpleNamespace(headers={"accept-language": "zh-CN,zh;q=0.9"})

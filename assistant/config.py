@@ -82,7 +82,8 @@ class Settings(BaseSettings):
     # A reply's length when the request sets none. The server streams a tool call only once it
     # closes, so a small model that never closes one is silent until this many tokens: kept well
     # inside ``llm_timeout`` at CPU speed.
-    local_max_tokens: int = Field(default=512, ge=16, description="tokens a local reply may use when the request sets no max_tokens")
+    local_max_tokens: int = Field(default=512, ge=16,
+                                  description="tokens a local reply may use when the request sets no max_tokens")
     llm_timeout: float = Field(default=60.0, gt=0, description="seconds to wait for a reply to start")
     llm_max_retries: int = Field(default=4, ge=0, le=10)
     llm_retry_base_delay: float = Field(default=0.5, ge=0)

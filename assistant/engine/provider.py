@@ -44,8 +44,8 @@ class LocalProvider:
         model = Path(settings.local_model or "")
         engine = LLMEngine(model, max_batch=settings.local_max_batch, threads=settings.local_threads)
         port = _free_port()
-        server = uvicorn.Server(uvicorn.Config(create_server(engine, default_max_tokens=settings.local_max_tokens), host="127.0.0.1", port=port,
-                                               log_level="warning", lifespan="off"))
+        app = create_server(engine, default_max_tokens=settings.local_max_tokens)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
         server.install_signal_handlers = lambda: None  # the app's own server owns the signals
         thread = threading.Thread(target=server.run, name="lingxi-local-engine", daemon=True)
         thread.start()

@@ -155,8 +155,8 @@ def schedule(kept: list[Encoded], drills: list[Encoded], cfg: TrainConfig, rng: 
     """The loop's batches: ``cfg.drill_steps`` batches of drills alone (see ``copy_drills``), then
     conversation batches with the drill batches shuffled in among them, a fresh order every
     pass, for as long as the loop asks."""
-    # Mixed in from the start as a tenth of the batches, drills had not formed the copying heads
-    # after 450 steps: hence a phase of drills alone first.
+    # Copying forms only after ~600 steps of drills, and conversations mixed in from the start
+    # slowed it further (runs 6 and 7): hence a phase of drills alone first.
     for i, batch in enumerate(itertools.cycle(drill_batches(drills, cfg.drill_batch, rng)) if drills else ()):
         if i >= cfg.drill_steps:
             break

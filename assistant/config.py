@@ -22,6 +22,11 @@ BUNDLED_MODEL = Path(__file__).resolve().parent / "engine" / "bundled" / "lingxi
 DEFAULT_LLM_BASE_URL = "https://api.deepseek.com"
 
 
+def _bundled_model_present() -> bool:
+    """Whether this checkout ships the offline model (read at call time: tests point BUNDLED_MODEL elsewhere)."""
+    return (BUNDLED_MODEL / "config.json").is_file()
+
+
 def system_timezone() -> str:
     """Best effort IANA name of the machine's zone; UTC when it can't be told."""
     tz = os.environ.get("TZ", "").lstrip(":")
@@ -163,7 +168,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _local_needs_a_model(self) -> Settings:
-        if self.llm_provider == "local" and not self.local_model and not (BUNDLED_MODEL / "config.json").is_file():
+        if self.llm_provider == "local" and not self.local_model and not _bundled_model_present():
             raise ValueError("LINGXI_LLM_PROVIDER=local needs LINGXI_LOCAL_MODEL (a checkpoint directory); "
                              "this checkout has no bundled offline model")
         return self
@@ -196,7 +201,7 @@ class Settings(BaseSettings):
             return self.llm_provider
         if self.llm_api_key or self.llm_base_url != DEFAULT_LLM_BASE_URL:
             return "openai"
-        if self.local_model or (BUNDLED_MODEL / "config.json").is_file():
+        if self.local_model or _bundled_model_present():
             return "local"
         return "openai"  # a checkout without the offline model: replies say that no key is set
 

@@ -157,10 +157,8 @@ def schedule(kept: list[Encoded], drills: list[Encoded], cfg: TrainConfig, rng: 
     pass, for as long as the loop asks."""
     # Copying forms only after ~600 steps of drills, and conversations mixed in from the start
     # slowed it further (runs 6 and 7): hence a phase of drills alone first.
-    for i, batch in enumerate(itertools.cycle(drill_batches(drills, cfg.drill_batch, rng)) if drills else ()):
-        if i >= cfg.drill_steps:
-            break
-        yield batch
+    if drills:
+        yield from itertools.islice(itertools.cycle(drill_batches(drills, cfg.drill_batch, rng)), cfg.drill_steps)
     while True:
         epoch = batches(kept, cfg.batch_tokens, rng) + drill_batches(drills, cfg.drill_batch, rng)
         rng.shuffle(epoch)

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from assistant.engine.train import data_en, data_extra_en, data_extra_zh, data_zh
+from assistant.engine.train import data_compose, data_en, data_extra_en, data_extra_zh, data_zh
 from assistant.engine.train.data_tools import BUILDERS, follow_up
 from assistant.prompts import system_prompt
 from tools.builtin import default_registry
@@ -112,9 +112,10 @@ def _word_bank(lang: str) -> tuple[str, ...]:
 class _Gen:
     """One conversation's random state: language, split, clock and call ids."""
 
-    def __init__(self, rng: random.Random, split: str, lang: str, random_fill: float = 0.0):
+    def __init__(self, rng: random.Random, split: str, lang: str, random_fill: float = 0.0, compose: float = 0.0):
         self.rng, self.split, self.lang, self.m = rng, split, lang, VOCAB[lang]
         self.random_fill = random_fill if split == "train" else 0.0
+        self.compose = compose if split == "train" else 0.0
         zone = rng.choice(ZONES)
         start = datetime(2026, 1, 1, tzinfo=ZoneInfo(zone))
         self.now = start + timedelta(minutes=rng.randrange(0, 2 * 365 * 24 * 60 // 5) * 5)
@@ -141,8 +142,16 @@ class _Gen:
     def sep(self) -> str:
         return "" if self.lang == "zh" else " "
 
+    def phrase(self, key: str, **kw) -> str:
+        """A template of ``key`` filled with ``kw``; with ``compose``, sometimes one recombined from
+        the pool's pieces (``data_compose.recombine``)."""
+        template = self.pick(key)
+        if self.compose and kw and self.rng.random() < self.compose:
+            template = data_compose.recombine(pool(self.lang, "T", key, self.split), self.lang, self.rng)
+        return template.format(**kw)
+
     def user(self, key: str, **kw) -> dict:
-        text = self.pick(key).format(**kw)
+        text = self.phrase(key, **kw)
         if self.rng.random() < 0.25:
             text = self.pick("prefix") + text
         if self.rng.random() < 0.35 and text[-1] not in "?？!！.。":
@@ -178,9 +187,9 @@ class _Gen:
     def split_of(self, items) -> list:
         return split_pool(items, self.split)
 
-    def kb(self, answerable: bool) -> tuple[list[dict], list[str]]:
+    def kb(self, answerable: bool, free: bool = False) -> tuple[list[dict], list[str]]:
         """A knowledge-base search and its result (see ``_kb``)."""
-        return _kb(self, answerable)
+        return _kb(self, answerable, free)
 
 
 def _tool_call(g: _Gen, profile: str) -> tuple[list[dict], list[str]]:
@@ -189,7 +198,10 @@ def _tool_call(g: _Gen, profile: str) -> tuple[list[dict], list[str]]:
     return msgs, g.ctx.get("passages", [])
 
 
-def _kb(g: _Gen, answerable: bool) -> tuple[list[dict], list[str]]:
+def _kb(g: _Gen, answerable: bool, free: bool = False) -> tuple[list[dict], list[str]]:
+    """A question, its search and the result. With ``compose``, a question whose answer is not
+    shown (``free``: only the call is used; or ``answerable`` False) is sometimes about a random
+    topic (``data_compose.question``)."""
     topics = pool(g.lang, "KB", None, g.split)
     topic = g.rng.choice(topics)
     rest = [t for t in topics if t is not topic]
@@ -201,7 +213,9 @@ def _kb(g: _Gen, answerable: bool) -> tuple[list[dict], list[str]]:
         return s
 
     question = g.rng.choice(topic[1])
-    msgs = [{"role": "user", "content": g.pick("kb_ask").format(q=question)}, g.call("search_knowledge_base", {"query": question})]
+    if g.compose and (free or not answerable) and g.rng.random() < g.compose:
+        question = data_compose.question(g.lang, g.rng)
+    msgs = [{"role": "user", "content": g.phrase("kb_ask", q=question)}, g.call("search_knowledge_base", {"query": question})]
     if not answerable and g.rng.random() < 0.5:
         msgs.append(g.result(NO_PASSAGE))
         passages = []
@@ -224,10 +238,10 @@ def _kb(g: _Gen, answerable: bool) -> tuple[list[dict], list[str]]:
     return msgs, passages
 
 
-def _example(rng: random.Random, split: str, random_fill: float = 0.0) -> Example:
+def _example(rng: random.Random, split: str, random_fill: float = 0.0, compose: float = 0.0) -> Example:
     lang = rng.choice(LANGS)
     kind = rng.choices(KINDS, MIX)[0]
-    g = _Gen(rng, split, lang, random_fill)
+    g = _Gen(rng, split, lang, random_fill, compose)
     profile = "owner"
     passages: list[str] = []
     if kind == "tool_call":
@@ -247,13 +261,15 @@ def _example(rng: random.Random, split: str, random_fill: float = 0.0) -> Exampl
     return Example(lang, profile, kind, [system, *msgs], _schemas(profile), passages)
 
 
-def generate(split: str, n: int, seed: int = 0, random_fill: float = 0.0) -> list[Example]:
+def generate(split: str, n: int, seed: int = 0, random_fill: float = 0.0, compose: float = 0.0) -> list[Example]:
     """``n`` examples of ``split`` ("train" or "heldout"); the same arguments give the same examples.
-    ``random_fill``: share of copied fill-ins replaced by random phrases (train only, see ``COPIED``)."""
+    ``random_fill``: share of copied fill-ins replaced by random phrases (train only, see ``COPIED``).
+    ``compose``: share of requests phrased from recombined template pieces and of unanswered
+    questions about random topics (train only, see ``data_compose``)."""
     if split not in ("train", "heldout"):
         raise ValueError(f"split must be 'train' or 'heldout', not {split!r}")
     rng = random.Random(f"{split}:{seed}")
-    return [_example(rng, split, random_fill) for _ in range(n)]
+    return [_example(rng, split, random_fill, compose) for _ in range(n)]
 
 
 def write_jsonl(examples, path) -> None:

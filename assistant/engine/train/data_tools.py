@@ -149,7 +149,7 @@ def _cancel_reminder(g):
 
 def _search_knowledge_base(g):
     g.ctx["passages"] = []
-    return g.kb(True)[0][:2]
+    return g.kb(True, free=True)[0][:2]
 
 
 def _create_ticket(g):

@@ -54,9 +54,10 @@ def test_every_tool_is_a_target_in_both_languages(train, heldout):
             assert {n for lg, p, n in targets if lg == lang and p == "customer_service"} == set(PROFILES["customer_service"])
 
 
-@pytest.mark.parametrize("split,random_fill", [("train", 0.0), ("heldout", 0.0), ("train", 1.0)])
-def test_calls_are_valid_and_copied_from_the_conversation(split, random_fill):
-    for ex in data.generate(split, 1000, seed=2, random_fill=random_fill):
+@pytest.mark.parametrize("split,random_fill,compose", [("train", 0.0, 0.0), ("heldout", 0.0, 0.0), ("train", 1.0, 0.0),
+                                                      ("train", 0.8, 1.0)])
+def test_calls_are_valid_and_copied_from_the_conversation(split, random_fill, compose):
+    for ex in data.generate(split, 1000, seed=2, random_fill=random_fill, compose=compose):
         assert ex.messages[0]["role"] == "system" and ex.messages[-1]["role"] == "assistant"
         schemas = {t["function"]["name"]: t["function"]["parameters"] for t in ex.tools}
         for i, call in _calls(ex):

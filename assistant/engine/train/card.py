@@ -85,7 +85,8 @@ engine like any DeepSeek checkpoint. It answers when no API key is configured.
   answers copied from knowledge-base passages with their `[n]`, "I don't know" with a hand-off offer when the passages
   don't answer, chit-chat and refusals. Loss on assistant tokens only. In {100 * tcfg.get('random_fill', 0):.0f}% of requests the
   copied words are random (so they must be copied, not remembered), and {100 * tcfg.get('compose', 0):.0f}% are phrased from pieces of
-  several templates with fillers beside the copied words, or ask about a random topic.{drills}
+  several templates with fillers beside the copied words, or ask about a random topic, and {100 * tcfg.get('answered', 0):.0f}% of the
+  grounded answers are about a random topic, answered by one of several passages.{drills}
 - **Training:** {report['steps']} AdamW steps (lr {tcfg['lr']}, warm-up {tcfg['warmup']}, cosine to {tcfg['min_lr']},
   weight decay {tcfg['weight_decay']}, batches of ≤ {tcfg['batch_tokens']} padded tokens), {report['epochs']} passes over the data,
   stopped by {report['stopped_by']}; {report['train_seconds'] / 60:.0f} min of optimisation, {report['total_seconds'] / 60:.0f} min in all

@@ -112,10 +112,11 @@ def _word_bank(lang: str) -> tuple[str, ...]:
 class _Gen:
     """One conversation's random state: language, split, clock and call ids."""
 
-    def __init__(self, rng: random.Random, split: str, lang: str, random_fill: float = 0.0, compose: float = 0.0):
+    def __init__(self, rng: random.Random, split: str, lang: str, random_fill: float = 0.0, compose: float = 0.0,
+                 answered: float = 0.0):
         self.rng, self.split, self.lang, self.m = rng, split, lang, VOCAB[lang]
-        self.random_fill = random_fill if split == "train" else 0.0
-        self.compose = compose if split == "train" else 0.0
+        train = split == "train"
+        self.random_fill, self.compose, self.answered = (random_fill, compose, answered) if train else (0.0, 0.0, 0.0)
         zone = rng.choice(ZONES)
         start = datetime(2026, 1, 1, tzinfo=ZoneInfo(zone))
         self.now = start + timedelta(minutes=rng.randrange(0, 2 * 365 * 24 * 60 // 5) * 5)
@@ -201,7 +202,7 @@ def _tool_call(g: _Gen, profile: str) -> tuple[list[dict], list[str]]:
 def _kb(g: _Gen, answerable: bool, free: bool = False) -> tuple[list[dict], list[str]]:
     """A question, its search and the result. With ``compose``, a question whose answer is not
     shown (``free``: only the call is used; or ``answerable`` False) is sometimes about a random
-    topic (``data_compose.question``)."""
+    topic (``data_compose.question``); with ``answered``, an answered one is (``_kb_answered``)."""
     topics = pool(g.lang, "KB", None, g.split)
     topic = g.rng.choice(topics)
     rest = [t for t in topics if t is not topic]
@@ -213,6 +214,8 @@ def _kb(g: _Gen, answerable: bool, free: bool = False) -> tuple[list[dict], list
         return s
 
     question = g.rng.choice(topic[1])
+    if g.answered and answerable and not free and g.rng.random() < g.answered:
+        return _kb_answered(g)
     if g.compose and (free or not answerable) and g.rng.random() < g.compose:
         question = data_compose.question(g.lang, g.rng)
     msgs = [{"role": "user", "content": g.phrase("kb_ask", q=question)}, g.call("search_knowledge_base", {"query": question})]
@@ -238,10 +241,22 @@ def _kb(g: _Gen, answerable: bool, free: bool = False) -> tuple[list[dict], list
     return msgs, passages
 
 
-def _example(rng: random.Random, split: str, random_fill: float = 0.0, compose: float = 0.0) -> Example:
+def _kb_answered(g: _Gen) -> tuple[list[dict], list[str]]:
+    """A grounded answer about a random topic (``data_compose.answered``), shaped like ``_kb``'s."""
+    question, answer, others = data_compose.answered(g.lang, g.rng, g.rng.randint(1, 2))
+    texts = [answer, *others]
+    g.rng.shuffle(texts)
+    items = [{"ref": i, "source": "faq.md", "text": t} for i, t in enumerate(texts, 1)]
+    msgs = [{"role": "user", "content": g.phrase("kb_ask", q=question)}, g.call("search_knowledge_base", {"query": question}),
+            g.result({"passages": items}), {"role": "assistant", "content": f"{answer} [{texts.index(answer) + 1}]"}]
+    return msgs, texts
+
+
+def _example(rng: random.Random, split: str, random_fill: float = 0.0, compose: float = 0.0,
+             answered: float = 0.0) -> Example:
     lang = rng.choice(LANGS)
     kind = rng.choices(KINDS, MIX)[0]
-    g = _Gen(rng, split, lang, random_fill, compose)
+    g = _Gen(rng, split, lang, random_fill, compose, answered)
     profile = "owner"
     passages: list[str] = []
     if kind == "tool_call":
@@ -261,15 +276,17 @@ def _example(rng: random.Random, split: str, random_fill: float = 0.0, compose: 
     return Example(lang, profile, kind, [system, *msgs], _schemas(profile), passages)
 
 
-def generate(split: str, n: int, seed: int = 0, random_fill: float = 0.0, compose: float = 0.0) -> list[Example]:
+def generate(split: str, n: int, seed: int = 0, random_fill: float = 0.0, compose: float = 0.0,
+             answered: float = 0.0) -> list[Example]:
     """``n`` examples of ``split`` ("train" or "heldout"); the same arguments give the same examples.
     ``random_fill``: share of copied fill-ins replaced by random phrases (train only, see ``COPIED``).
     ``compose``: share of requests phrased from recombined template pieces and of unanswered
-    questions about random topics (train only, see ``data_compose``)."""
+    questions about random topics; ``answered``: share of grounded answers about a random topic
+    (train only, see ``data_compose``)."""
     if split not in ("train", "heldout"):
         raise ValueError(f"split must be 'train' or 'heldout', not {split!r}")
     rng = random.Random(f"{split}:{seed}")
-    return [_example(rng, split, random_fill, compose) for _ in range(n)]
+    return [_example(rng, split, random_fill, compose, answered) for _ in range(n)]
 
 
 def write_jsonl(examples, path) -> None:

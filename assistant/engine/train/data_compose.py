@@ -4,7 +4,9 @@ Does: (1) ``recombine`` rebuilds a user request from pieces of the training temp
 same kind: the words before, between and after the slots each come from a different template
 with the same slots in the same order, with filler words slipped in beside the slots and the
 wording sometimes lower-cased; (2) ``question`` makes a customer's question from a question
-frame and a topic from a bank of shop and service nouns, for knowledge-base searches.
+frame and a topic from a bank of shop and service nouns, for knowledge-base searches, and
+``answered`` such a question with a passage sentence that answers it among sentences about
+other topics, for grounded answers.
 
 Why: with a dozen templates per request the model learnt where a span starts by its offset
 in a known template, so on held-out phrasings it copied from one token off (设取消订阅 for
@@ -72,6 +74,27 @@ TOPICS = {
 }
 
 
+# Question frames paired with a passage sentence that answers them, for grounded answers about random
+# topics: the model must find the passage that names the asked-about topic, and copy its sentence.
+ANSWERED = {
+    "en": [
+        ("How much is {x}?", "{X} costs {n} dollars."), ("Do you offer {x}?", "Yes, we offer {x} at all our stores."),
+        ("How long does {x} take?", "{X} takes about {n} days."), ("Is {x} free?", "{X} is free for orders over {n}0 dollars."),
+        ("When is {x} available?", "{X} is available from {n}am on weekdays."),
+        ("Can I get {x}?", "You can get {x} at the front desk or online."),
+        ("Are there any fees for {x}?", "There is a fee of {n} dollars for {x}."),
+        ("how do I get {x}", "To get {x}, ask our staff or write to us; it takes {n} days."),
+        ("Where can I find info about {x}?", "Information about {x} is on page {n} of our brochure."),
+    ],
+    "zh": [
+        ("{x}多少钱", "{x}的价格是{n}元。"), ("你们有{x}吗？", "我们提供{x}，所有门店都可以。"),
+        ("{x}需要多久", "{x}大约需要{n}天。"), ("{x}是免费的吗？", "订单满{n}0元可以免费享受{x}。"),
+        ("{x}什么时候可以", "{x}每天上午{n}点开始提供。"), ("{x}有额外费用吗", "{x}需要额外支付{n}元。"),
+        ("怎么申请{x}", "申请{x}请在账户页面提交，{n}个工作日内处理。"), ("{x}有什么要求", "{x}需要提前{n}天预约。"),
+    ],
+}
+
+
 @lru_cache(maxsize=None)
 def _parse(template: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(literals, slots) of a template; there is one more literal than slots."""
@@ -121,3 +144,15 @@ def question(lang: str, rng: random.Random) -> str:
     frame, topic = rng.choice(FRAMES[lang]), rng.choice(TOPICS[lang])
     text = frame.format(x=topic)
     return text[0].upper() + text[1:] if lang == "en" and rng.random() < 0.7 else text
+
+
+def answered(lang: str, rng: random.Random, distractors: int) -> tuple[str, str, list[str]]:
+    """(question, the passage sentence that answers it, ``distractors`` sentences about other topics)."""
+    topics = rng.sample(TOPICS[lang], distractors + 1)
+    sentences = []
+    for topic in topics:
+        frame = rng.choice(ANSWERED[lang])
+        big = topic[0].upper() + topic[1:] if lang == "en" else topic
+        sentences.append((frame[0].format(x=topic), frame[1].format(x=topic, X=big, n=rng.randint(2, 9))))
+    question, answer = sentences[0]
+    return question, answer, [s for _, s in sentences[1:]]

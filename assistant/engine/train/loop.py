@@ -37,6 +37,7 @@ class TrainConfig:
     examples: int = 90000          # synthetic training conversations
     random_fill: float = 0.8       # share of copied fill-ins made random (data.COPIED): forces copying
     compose: float = 0.5           # share of requests phrased from recombined templates (data_compose)
+    answered: float = 0.5          # share of grounded answers about a random topic (data_compose.answered)
     copy_drills: int = 40000       # sequences of random tokens said twice (see ``copy_drills``): the first
     drill_steps: int = 1000        # steps train on drills alone (the copying heads form at ~600-900), then
                                    # drill batches are shuffled in among the conversations'
@@ -248,7 +249,7 @@ def train(cfg: TrainConfig, out: Path, log=print) -> dict:
     rng = random.Random(cfg.seed)
     t0 = time.monotonic()
     examples = tdata.generate("train", cfg.examples, seed=cfg.seed, random_fill=cfg.random_fill,
-                              compose=cfg.compose)
+                              compose=cfg.compose, answered=cfg.answered)
     render = ttok.chat_tokenizer(render_tokenizer())
     texts = (render.apply_chat_template(e.messages, e.tools or None, add_generation_prompt=False)
              for e in examples[: cfg.tokenizer_examples])

@@ -57,7 +57,25 @@ def test_questions_search_the_knowledge_base_and_avoid_heldout_topics():
         questions = {q for t in heldout for q in t[1]}
         assert not questions & set(searches)
         topic_words = {"zh": ("保修", "换货", "换"), "en": ("warrant", "exchang", "swap")}[lang]
-        for bank in (data_compose.TOPICS[lang], data_compose.FRAMES[lang]):
+        answers = [x for pair in data_compose.ANSWERED[lang] for x in pair]
+        for bank in (data_compose.TOPICS[lang], data_compose.FRAMES[lang], answers):
             assert not [x for x in bank if any(w in x.lower() for w in topic_words)], lang
     made = {data_compose.question(lang, random.Random(i)) for lang in data.LANGS for i in range(200)}
     assert len(made & set(searches)) > 20  # the composed questions are what the calls search for
+
+
+def test_grounded_answers_about_random_topics_cite_the_passage_that_names_the_topic():
+    exs = [e for e in data.generate("train", 1500, 6, answered=1.0) if e.kind == "grounded"]
+    random_topic = 0
+    for ex in exs:
+        question = json.loads(ex.messages[-3]["tool_calls"][0]["function"]["arguments"])["query"]
+        answer, ref = ex.messages[-1]["content"].rsplit(" [", 1)
+        passages = json.loads(ex.messages[-2]["content"])["passages"]
+        assert passages[int(ref.rstrip("]")) - 1]["text"].endswith(answer)
+        topics = [t for t in data_compose.TOPICS[ex.lang] if t in question]
+        if topics:
+            random_topic += 1
+            topic = max(topics, key=len)
+            assert topic in answer or topic[0].upper() + topic[1:] in answer
+            assert sum(topic.lower() in p["text"].lower() for p in passages) == 1, passages  # only the answer names it
+    assert random_topic > 0.3 * len(exs)

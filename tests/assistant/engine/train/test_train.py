@@ -325,4 +325,4 @@ def test_model_card_is_written_from_the_run_reports(tmp_path):
     assert "faithfulness | – |" in text  # a metric the report lacks is a dash, not an error
     assert "Plus 40000 copy drills" in text and "first 1000 steps on drills alone" in text
     assert "| `create_ticket` | 4, 2 of 5 | – |" in text
-    assert "In 80% of requests the" in text and "50% are phrased from pieces" in text
+    assert "In 80% of requests the" in text and "50% are phrased from pieces" in text and "50% of the\n  grounded" in text

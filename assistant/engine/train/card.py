@@ -66,8 +66,10 @@ def render(model_dir: Path) -> str:
     util += [f"| {layer} | {' '.join(f'{100 * s:.0f}%' for s in u['share'])} | {u['max_over_mean']} | {u['min_over_mean']} |"
              for layer, u in report["expert_utilisation"].items()]
     active = cfg["num_experts_per_tok"]
+    phase = report.get("drill_phase") or {"steps": tcfg.get("drill_steps", 0)}
+    formed = {True: ", until copying formed", False: ", the cap, before copying formed"}.get(phase.get("copying_formed"), "")
     drills = (f" Plus {report['copy_drills']} copy drills (a random span of tokens said twice; the first"
-              f" {tcfg.get('drill_steps', 0)} steps on drills alone, in batches of {tcfg.get('drill_batch', 32)})"
+              f" {phase['steps']} steps on drills alone{formed}, in batches of {tcfg.get('drill_batch', 32)})"
               " to teach copying the user's words." if report.get("copy_drills") else "")
     return f"""# lingxi-mini
 

@@ -39,8 +39,9 @@ class TrainConfig:
     compose: float = 0.5           # share of requests phrased from recombined templates (data_compose)
     answered: float = 0.5          # share of grounded answers about a random topic (data_compose.answered)
     copy_drills: int = 40000       # sequences of random tokens said twice (see ``copy_drills``): the first
-    drill_steps: int = 1000        # steps train on drills alone (the copying heads form at ~600-900), then
-                                   # drill batches are shuffled in among the conversations'
+    drill_steps: int = 2500        # at most this many steps on drills alone (see ``DrillPhase``), then the
+    drill_target: float | None = 1.5  # drill batches are shuffled in among the conversations'; the phase ends
+                                   # sooner once the drill loss is below drill_target (None: never sooner)
     drill_batch: int = 32          # drills per batch, of mixed lengths (see ``drill_batches``)
     vocab_size: int = 6000
     tokenizer_examples: int = 8000  # conversations the BPE is trained on
@@ -106,8 +107,8 @@ def copy_drills(n: int, pool: list[int], bos: int, rng: random.Random, lengths: 
     and the chat data alone did not teach it: after 40 minutes the model still wrote a remembered
     title for an unseen one. Drills teach the copying (induction) heads directly. Measured on
     this shape (batches of 32 drills, lr 2e-3): the loss sits at the unigram level (~5 nats)
-    for about 600 steps, then falls to ~1 by step 1,000 -- hence ``drill_steps`` of drills alone
-    before the conversations join. Two things that looked faster were not: drills of one fixed
+    for hundreds of steps, then falls to ~1 within a few hundred more -- hence a phase of drills
+    alone (``DrillPhase``) before the conversations join. Two things that looked faster were not: drills of one fixed
     length were solved by a head looking a fixed distance back (no copying learned), and ids
     drawn uniformly from the whole vocabulary stayed at chance; ``pool`` is the conversations'
     own tokens, so drills draw them as often as they occur. Batched by ``drill_batches`` (mixed
@@ -153,14 +154,53 @@ def drill_batches(drills: list[Encoded], size: int, rng: random.Random) -> list[
     return [order[i : i + size] for i in range(0, len(order), size)]
 
 
-def schedule(kept: list[Encoded], drills: list[Encoded], cfg: TrainConfig, rng: random.Random):
-    """The loop's batches: ``cfg.drill_steps`` batches of drills alone (see ``copy_drills``), then
-    conversation batches with the drill batches shuffled in among them, a fresh order every
-    pass, for as long as the loop asks."""
-    # Copying forms only after ~600 steps of drills, and conversations mixed in from the start
-    # slowed it further (runs 6 and 7): hence a phase of drills alone first.
+@dataclass
+class DrillPhase:
+    """The phase of drills alone: at most ``limit`` steps, ended sooner once the mean loss of the
+    last ``window`` drill steps is below ``target`` -- copying has formed.
+
+    When copying forms varies from run to run: at ~600 drill steps in run 10, not by 1,250 in
+    run 12 (same seed, another tokenizer). A fixed phase either wastes steps or hands the
+    conversations a model that cannot copy yet, so the loop reports each loss here and
+    ``schedule`` asks ``formed`` before every drill batch."""
+    limit: int
+    target: float | None = None
+    window: int = 20
+    steps: int = 0
+    active: bool = False
+    losses: list[float] = field(default_factory=list)
+
+    def record(self, loss: float) -> None:
+        if self.active:
+            self.losses.append(loss)
+
+    @property
+    def recent_loss(self) -> float | None:
+        recent = self.losses[-self.window:]
+        return sum(recent) / len(recent) if recent else None
+
+    @property
+    def formed(self) -> bool:
+        return (self.target is not None and len(self.losses) >= self.window
+                and self.recent_loss < self.target)
+
+
+def schedule(kept: list[Encoded], drills: list[Encoded], cfg: TrainConfig, rng: random.Random,
+             phase: DrillPhase | None = None):
+    """The loop's batches: batches of drills alone (see ``copy_drills``) while ``phase`` lasts
+    (``cfg.drill_steps`` of them without one), then conversation batches with the drill batches
+    shuffled in among them, a fresh order every pass, for as long as the loop asks."""
+    # Copying forms only after hundreds of steps of drills, and conversations mixed in from the
+    # start slowed it further (runs 6 and 7): hence a phase of drills alone first.
+    phase = phase or DrillPhase(cfg.drill_steps)
     if drills:
-        yield from itertools.islice(itertools.cycle(drill_batches(drills, cfg.drill_batch, rng)), cfg.drill_steps)
+        phase.active = True
+        for batch in itertools.islice(itertools.cycle(drill_batches(drills, cfg.drill_batch, rng)), phase.limit):
+            if phase.formed:
+                break
+            phase.steps += 1
+            yield batch
+        phase.active = False
     while True:
         epoch = batches(kept, cfg.batch_tokens, rng) + drill_batches(drills, cfg.drill_batch, rng)
         rng.shuffle(epoch)
@@ -286,7 +326,11 @@ def train(cfg: TrainConfig, out: Path, log=print) -> dict:
     items = len(kept) + len(drills)  # one pass ("epoch") over the training data
     curve, step, seen, started = [], 0, 0, time.monotonic()
     saved, stopped = started, "steps"
-    for batch in schedule(kept, drills, cfg, rng):
+    phase = DrillPhase(cfg.drill_steps, cfg.drill_target)
+    for batch in schedule(kept, drills, cfg, rng, phase):
+        if phase.losses and not phase.active and phase.steps == step:  # the first batch after the drill phase
+            log(f"drills alone: {phase.steps} steps, drill loss {phase.recent_loss:.2f}: "
+                + ("copying formed" if phase.formed else "the cap came first; copying may not have formed"))
         if step >= cfg.steps:
             break
         if time.monotonic() - started > cfg.minutes * 60:
@@ -301,6 +345,7 @@ def train(cfg: TrainConfig, out: Path, log=print) -> dict:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(decay + no_decay, cfg.clip)
         opt.step()
+        phase.record(loss.item())
         with torch.no_grad():
             steer_bias(params, model, cfg.bias_update)
         if step % 25 == 0 or step == cfg.steps - 1:
@@ -320,6 +365,8 @@ def train(cfg: TrainConfig, out: Path, log=print) -> dict:
         "device": device.type, "threads": torch.get_num_threads(),
         "train_seconds": round(time.monotonic() - started, 1), "total_seconds": round(time.monotonic() - t0, 1),
         "conversations": len(kept), "dropped_too_long": len(encoded) - len(kept), "copy_drills": len(drills),
+        "drill_phase": {"steps": phase.steps, "loss": phase.recent_loss and round(phase.recent_loss, 3),
+                        "copying_formed": phase.formed},
         "tokens_per_epoch": sum(len(e.ids) for e in kept), "parameters": sum(t.numel() for t in params.values()),
         "final_loss": curve[-1]["loss"] if curve else None, "loss_curve": curve,
         "expert_utilisation": utilisation(ecfg, params, probe, pad_id, cfg.batch_tokens),

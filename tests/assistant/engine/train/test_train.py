@@ -233,6 +233,37 @@ def test_the_schedule_starts_with_drills_alone_then_mixes_them_with_the_conversa
     assert not any(any(e in talks for e in b) and any(e in drills for e in b) for b in later)
 
 
+def test_the_drill_phase_ends_once_copying_forms_or_at_its_cap():
+    rng = random.Random(0)
+    talks = [loop.Encoded([1] * 60, [True]) for _ in range(40)]
+    drills = loop.copy_drills(320, list(range(3, 40)), bos=0, rng=rng)
+    cfg = loop.TrainConfig(batch_tokens=600, drill_batch=32)
+    phase = loop.DrillPhase(limit=100, target=1.5, window=5)
+    stream = loop.schedule(talks, drills, cfg, random.Random(1), phase)
+    for loss in [5.0] * 30 + [1.0] * 5:  # a plateau, then copying
+        batch = next(stream)
+        assert phase.active and all(e in drills for e in batch)
+        phase.record(loss)
+    assert all(e in talks or e in drills for e in next(stream)) and not phase.active
+    assert phase.steps == 35 and phase.formed and phase.recent_loss == 1.0
+    phase.record(9.0)  # after the phase, losses are not the drills'
+    assert phase.recent_loss == 1.0
+    capped = loop.DrillPhase(limit=12, target=1.5, window=5)
+    stream = loop.schedule(talks, drills, cfg, random.Random(1), capped)
+    for _ in range(12):
+        next(stream)
+        capped.record(5.0)
+    next(stream)
+    assert capped.steps == 12 and not capped.formed and not capped.active
+    fixed = loop.DrillPhase(limit=8, target=None, window=2)  # no target: always the whole cap
+    stream = loop.schedule(talks, drills, cfg, random.Random(1), fixed)
+    for _ in range(8):
+        next(stream)
+        fixed.record(0.1)
+    next(stream)
+    assert fixed.steps == 8
+
+
 def test_no_drills_means_no_drill_phase():
     talks = [loop.Encoded([1] * 60, [True]) for _ in range(40)]
     stream = loop.schedule(talks, [], loop.TrainConfig(batch_tokens=600, drill_steps=50), random.Random(0))
@@ -243,8 +274,14 @@ def test_training_with_drills_reports_them(tmp_path):
     cfg = loop.TrainConfig.from_dict({"examples": 60, "vocab_size": 400, "tokenizer_examples": 60, "steps": 2,
                                       "copy_drills": 500, "drill_steps": 2, "batch_tokens": 512, "warmup": 1,
                                       "shape": SMALL.__dict__ | {"vocab_size": 0}})
-    report = loop.train(cfg, tmp_path / "model", log=lambda _: None)
+    lines: list[str] = []
+    report = loop.train(cfg, tmp_path / "model", log=lines.append)
     assert report["copy_drills"] == 500 and report["steps"] == 2 and report["final_loss"] > 0
+    # Two drill steps (the cap, no copying in two steps), then the conversations.
+    assert report["drill_phase"]["steps"] == 2 and report["drill_phase"]["copying_formed"] is False
+    assert report["drill_phase"]["loss"] > 1.5
+    [said] = [x for x in lines if x.startswith("drills alone: 2 steps, drill loss ")]
+    assert said.endswith("the cap came first; copying may not have formed")
 
 
 def test_cross_entropy_only_counts_target_rows():
@@ -312,6 +349,7 @@ def test_model_card_is_written_from_the_run_reports(tmp_path):
     (tmp_path / "train_report.json").write_text(json.dumps({
         "steps": 123, "epochs": 1.5, "stopped_by": "time", "device": "cpu", "threads": 2, "train_seconds": 600,
         "total_seconds": 700, "parameters": 1_234_567, "final_loss": 0.42, "copy_drills": 40000,
+        "drill_phase": {"steps": 812, "loss": 1.43, "copying_formed": True},
         "expert_utilisation": {"1": {"share": share, "max_over_mean": 1.2, "min_over_mean": 0.8}}}))
     metric = {"hits": 9, "n": 10, "value": 0.9}
     (tmp_path / "eval_report.json").write_text(json.dumps({"n": 300, "seed": 0, "metrics": {
@@ -323,6 +361,6 @@ def test_model_card_is_written_from_the_run_reports(tmp_path):
     assert "| tool selection (target ≥ 90%) | 90.0% (9/10) | 90.0% (9/10) | 90.0% (9/10) |" in text
     assert "25.0% (1/4)" in text and "| 1 | 25% 25% 30% 20% | 1.2 | 0.8 |" in text
     assert "faithfulness | – |" in text  # a metric the report lacks is a dash, not an error
-    assert "Plus 40000 copy drills" in text and "first 1000 steps on drills alone" in text
+    assert "Plus 40000 copy drills" in text and "first 812 steps on drills alone, until copying formed" in text
     assert "| `create_ticket` | 4, 2 of 5 | – |" in text
     assert "In 80% of requests the" in text and "50% are phrased from pieces" in text and "50% of the\n  grounded" in text

@@ -1,0 +1,83 @@
+"""The curriculum: conversation batches, copy drills, the drill phase and the schedule."""
+
+from __future__ import annotations
+
+import random
+
+from assistant.engine.train import curriculum as cur
+from assistant.engine.train.loop import TrainConfig
+
+
+def test_batches_respect_the_token_budget_and_keep_every_example():
+    rng = random.Random(0)
+    data = [cur.Encoded([1] * rng.randrange(5, 300), [True]) for _ in range(500)]
+    out = cur.batches(data, 1024, random.Random(1))
+    assert sorted(id(e) for b in out for e in b) == sorted(id(e) for e in data)
+    assert all(len(b) * max(len(e.ids) for e in b) <= 1024 or len(b) == 1 for b in out)
+
+
+def test_copy_drills_repeat_a_random_span_and_train_on_the_predictable_part():
+    pool = [7] * 90 + list(range(10, 20))  # drills draw tokens as often as the pool has them
+    drills = cur.copy_drills(200, pool, bos=0, rng=random.Random(0), lengths=(4, 9))
+    assert len(drills) == 200 and len({tuple(d.ids) for d in drills}) > 50
+    for d in drills:
+        span = (len(d.ids) - 1) // 2
+        assert 4 <= span <= 9 and d.ids[0] == 0 and d.ids[1 : 1 + span] == d.ids[1 + span :]
+        assert set(d.ids[1:]) <= set(pool)
+        # Targets: the repeat after its first token (the first is a random pick nothing predicts).
+        assert d.targets == [False] * (span + 2) + [True] * (span - 1)
+    drawn = [i for d in drills for i in d.ids[1:]]
+    assert 0.8 < drawn.count(7) / len(drawn) < 0.97
+
+
+def test_the_schedule_starts_with_drills_alone_then_mixes_them_with_the_conversations():
+    rng = random.Random(0)
+    talks = [cur.Encoded([1] * rng.randrange(50, 200), [True]) for _ in range(300)]
+    drills = cur.copy_drills(300, list(range(3, 40)), bos=0, rng=rng)
+    cfg = TrainConfig(batch_tokens=1024, drill_steps=12, drill_batch=32)  # more steps than a pass of drills
+    stream = cur.schedule(talks, drills, cfg, random.Random(1))
+    first = [next(stream) for _ in range(12)]
+    assert all(e in drills for b in first for e in b)
+    assert all(len(b) == 32 for b in first[:9]) and len(first[9]) == 300 - 9 * 32
+    # Drill batches mix lengths, or a fixed look-back would solve them without copying.
+    assert all(len({len(e.ids) for e in b}) > 5 for b in first[:9])
+    later = [next(stream) for _ in range(200)]
+    assert any(e in talks for b in later for e in b) and any(e in drills for b in later for e in b)
+    assert not any(any(e in talks for e in b) and any(e in drills for e in b) for b in later)
+
+
+def test_the_drill_phase_ends_once_copying_forms_or_at_its_cap():
+    rng = random.Random(0)
+    talks = [cur.Encoded([1] * 60, [True]) for _ in range(40)]
+    drills = cur.copy_drills(320, list(range(3, 40)), bos=0, rng=rng)
+    cfg = TrainConfig(batch_tokens=600, drill_batch=32)
+    phase = cur.DrillPhase(limit=100, target=1.5, window=5)
+    stream = cur.schedule(talks, drills, cfg, random.Random(1), phase)
+    for loss in [5.0] * 30 + [1.0] * 5:  # a plateau, then copying
+        batch = next(stream)
+        assert phase.active and all(e in drills for e in batch)
+        phase.record(loss)
+    assert all(e in talks or e in drills for e in next(stream)) and not phase.active
+    assert phase.steps == 35 and phase.formed and phase.recent_loss == 1.0
+    phase.record(9.0)  # after the phase, losses are not the drills'
+    assert phase.recent_loss == 1.0
+    capped = cur.DrillPhase(limit=12, target=1.5, window=5)
+    stream = cur.schedule(talks, drills, cfg, random.Random(1), capped)
+    for _ in range(12):
+        next(stream)
+        capped.record(5.0)
+    next(stream)
+    assert capped.steps == 12 and not capped.formed and not capped.active
+    fixed = cur.DrillPhase(limit=8, target=None, window=2)  # no target: always the whole cap
+    stream = cur.schedule(talks, drills, cfg, random.Random(1), fixed)
+    for _ in range(8):
+        next(stream)
+        fixed.record(0.1)
+    next(stream)
+    assert fixed.steps == 8
+
+
+def test_no_drills_means_no_drill_phase():
+    talks = [cur.Encoded([1] * 60, [True]) for _ in range(40)]
+    stream = cur.schedule(talks, [], TrainConfig(batch_tokens=600, drill_steps=50), random.Random(0))
+    assert all(e in talks for _ in range(10) for e in next(stream))

@@ -68,7 +68,9 @@ def render(model_dir: Path) -> str:
     active = cfg["num_experts_per_tok"]
     phase = report.get("drill_phase") or {"steps": tcfg.get("drill_steps", 0)}
     formed = {True: ", until copying formed", False: ", the cap, before copying formed"}.get(phase.get("copying_formed"), "")
-    drills = (f" Plus {report['copy_drills']} copy drills (a random span of tokens said twice; the first"
+    lo, hi = tcfg.get("drill_lengths", (6, 40))
+    kind = "distinct tokens" if tcfg.get("drill_distinct") else "tokens"
+    drills = (f" Plus {report['copy_drills']} copy drills (a random span of {lo}-{hi} {kind} said twice; the first"
               f" {phase['steps']} steps on drills alone{formed}, in batches of {tcfg.get('drill_batch', 32)})"
               " to teach copying the user's words." if report.get("copy_drills") else "")
     return f"""# lingxi-mini

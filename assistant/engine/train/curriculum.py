@@ -24,9 +24,11 @@ class Encoded:
     targets: list[bool]  # targets[i]: token i is an assistant token the model must predict
 
 
-def copy_drills(n: int, pool: list[int], bos: int, rng: random.Random, lengths: tuple[int, int] = (6, 40)) -> list[Encoded]:
-    """``n`` sequences BOS, A, A, where ``A`` is 6 to 40 tokens drawn at random from ``pool``; the
-    loss is on the repeat but its first token, which nothing predicts.
+def copy_drills(n: int, pool: list[int], bos: int, rng: random.Random, lengths: tuple[int, int] = (6, 40),
+                distinct: bool = False) -> list[Encoded]:
+    """``n`` sequences BOS, A, A, where ``A`` is ``lengths`` tokens drawn at random from ``pool`` (no
+    token twice in one span when ``distinct``); the loss is on the repeat but its first token, which
+    nothing predicts.
 
     Copying is what a tool call does with the user's words and a grounded answer with a passage,
     and the chat data alone did not teach it: after 40 minutes the model still wrote a remembered
@@ -42,7 +44,11 @@ def copy_drills(n: int, pool: list[int], bos: int, rng: random.Random, lengths: 
     (39% for the best run without drills)."""
     out = []
     for _ in range(n):
-        span = [rng.choice(pool) for _ in range(rng.randint(*lengths))]
+        size, span = rng.randint(*lengths), []
+        while len(span) < size:
+            token = rng.choice(pool)
+            if not (distinct and token in span):
+                span.append(token)
         out.append(Encoded([bos, *span, *span], [False] * (len(span) + 2) + [True] * (len(span) - 1)))
     return out
 

@@ -43,6 +43,8 @@ class TrainConfig:
     drill_target: float | None = 1.5  # drill batches are shuffled in among the conversations'; the phase ends
                                    # sooner once the drill loss is below drill_target (None: never sooner)
     drill_batch: int = 32          # drills per batch, of mixed lengths (see ``drill_batches``)
+    drill_lengths: tuple[int, int] = (3, 12)  # tokens per drilled span; short spans leave the plateau sooner
+    drill_distinct: bool = True    # no token twice in one drilled span (see ``copy_drills``)
     vocab_size: int = 6000
     tokenizer_examples: int = 8000  # conversations the BPE is trained on
     steps: int = 6000
@@ -177,7 +179,8 @@ def train(cfg: TrainConfig, out: Path, log=print) -> dict:
         # Drill tokens: the BPE's own ids as they occur (0..2 are BOS/EOS/PAD; the markers come after the BPE's ids).
         learned = range(3, tok.get_vocab_size() - len(ttok.MARKERS))
         pool = [i for e in kept[:5000] for i in e.ids if i in learned]
-        drills = copy_drills(cfg.copy_drills, pool, tok.token_to_id(ttok.BOS), rng)
+        drills = copy_drills(cfg.copy_drills, pool, tok.token_to_id(ttok.BOS), rng,
+                             tuple(cfg.drill_lengths), cfg.drill_distinct)
     # Unseen conversations (another seed) for the utilisation report.
     probe = [encode(chat, e) for e in tdata.generate("train", 300, seed=cfg.seed + 7919)]
     probe = [e for e in probe if len(e.ids) <= cfg.max_len]

@@ -30,6 +30,24 @@ def test_copy_drills_repeat_a_random_span_and_train_on_the_predictable_part():
     assert 0.8 < drawn.count(7) / len(drawn) < 0.97
 
 
+def test_distinct_drills_never_repeat_a_token_within_a_span_but_still_follow_the_pool():
+    # A span with a token twice makes "copy what followed it last time" ambiguous; measured on the
+    # default shape, short distinct spans left the plateau within ~600 steps where long spans drawn
+    # with replacement had not after 2,500.
+    pool = [7] * 90 + list(range(10, 40))
+    drills = cur.copy_drills(300, pool, bos=0, rng=random.Random(0), lengths=(3, 12), distinct=True)
+    for d in drills:
+        size = (len(d.ids) - 1) // 2
+        span = d.ids[1 : 1 + size]
+        assert 3 <= size <= 12 and span == d.ids[1 + size :] and len(set(span)) == size
+        assert set(span) <= set(pool)
+    # The frequent token still opens most spans: draws follow the pool, only repeats are refused.
+    assert sum(d.ids[1] == 7 for d in drills) / len(drills) > 0.6
+    same = cur.copy_drills(50, pool, bos=0, rng=random.Random(3), lengths=(4, 9))
+    assert same == cur.copy_drills(50, pool, bos=0, rng=random.Random(3), lengths=(4, 9), distinct=False)
+    assert any(len(set(d.ids[1:])) < (len(d.ids) - 1) // 2 for d in same)  # with replacement, repeats occur
+
+
 def test_the_schedule_starts_with_drills_alone_then_mixes_them_with_the_conversations():
     rng = random.Random(0)
     talks = [cur.Encoded([1] * rng.randrange(50, 200), [True]) for _ in range(300)]

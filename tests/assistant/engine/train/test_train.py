@@ -198,7 +198,7 @@ def test_lr_schedule_warms_up_then_decays_to_the_floor():
 
 def test_training_with_drills_reports_them(tmp_path):
     cfg = loop.TrainConfig.from_dict({"examples": 60, "vocab_size": 400, "tokenizer_examples": 60, "steps": 2,
-                                      "copy_drills": 500, "drill_steps": 2, "batch_tokens": 512, "warmup": 1,
+                                      "copy_drills": 500, "drill_steps": 2, "drill_lengths": [3, 5], "batch_tokens": 512, "warmup": 1,
                                       "shape": SMALL.__dict__ | {"vocab_size": 0}})
     lines: list[str] = []
     report = loop.train(cfg, tmp_path / "model", log=lines.append)
@@ -287,6 +287,7 @@ def test_model_card_is_written_from_the_run_reports(tmp_path):
     assert "| tool selection (target ≥ 90%) | 90.0% (9/10) | 90.0% (9/10) | 90.0% (9/10) |" in text
     assert "25.0% (1/4)" in text and "| 1 | 25% 25% 30% 20% | 1.2 | 0.8 |" in text
     assert "faithfulness | – |" in text  # a metric the report lacks is a dash, not an error
-    assert "Plus 40000 copy drills" in text and "first 812 steps on drills alone, until copying formed" in text
+    assert "Plus 40000 copy drills (a random span of 3-12 distinct tokens said twice" in text
+    assert "first 812 steps on drills alone, until copying formed" in text
     assert "| `create_ticket` | 4, 2 of 5 | – |" in text
     assert "In 80% of requests the" in text and "50% are phrased from pieces" in text and "50% of the\n  grounded" in text

@@ -10,7 +10,8 @@ greedily with ``LLMEngine`` (all requests submitted at once, so continuous batch
 ``--max-batch`` of them together; generation stops at the end of a tool-calls block); parse the
 reply with the engine's DeepSeek-V3 tool-call parser; and score it (``scoring.score``), for zh, en
 and all, against the issue-7 targets (tool selection >= 90 %, argument match >= 80 %), then by
-tool (``scoring.by_tool``). The metrics are defined in ``scoring``.
+tool (``scoring.by_tool``), and teacher-forced copying (``copying``). The metrics are defined in
+``scoring``.
 
 Does not: train, sample (temperature is 0), judge free-form quality (chit-chat, refusals and
 follow-ups count only through no_tool_accuracy), or compare calls after the first.
@@ -118,6 +119,8 @@ def main(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from ..cli import _open_engine
     from ..config import EngineError
+    from .copying import copy_accuracy
+    from .loop import encode
 
     if args.n < 1 or args.max_tokens < 1:
         raise EngineError("--n and --max-tokens must be at least 1")
@@ -134,15 +137,20 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         engine.close()
     report, tools = score(examples, preds, data.UNKNOWN_MARKERS), by_tool(examples, preds)
+    copied = copy_accuracy(engine.runner.model, [encode(engine.tokenizer, e) for e in examples],
+                           [e.lang for e in examples])
     errors = sum(1 for p in preds if p.get("finish_reason") == "error")
     if args.json:
         print(json.dumps({"model": str(args.model), "split": args.split, "n": len(examples), "seed": args.seed,
                           "max_tokens": args.max_tokens, "seconds": round(seconds, 2), "errors": errors,
-                          "metrics": report, "by_tool": tools}, ensure_ascii=False))
+                          "metrics": report, "by_tool": tools, "copied_tokens": copied}, ensure_ascii=False))
     else:
         print(f"{engine.model_name}: {len(examples)} {args.split} examples (seed {args.seed}), "
               f"{seconds:.1f}s, {errors} failed requests")
         print(format_table(report))
+        print("copied tokens (teacher-forced): " + "  ".join(
+            f"{lang} " + ("-" if row["value"] is None else f"{100 * row['value']:.1f}%") + f" ({row['n']})"
+            for lang, row in copied.items()))
         print()
         print(format_by_tool(tools))
     return 0

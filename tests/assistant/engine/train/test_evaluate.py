@@ -133,7 +133,11 @@ def test_main_end_to_end(build_ckpt, fake_data, capsys):
     assert out["n"] == 3 and out["metrics"]["zh"]["tool_selection"]["n"] == 2
     assert out["metrics"]["en"]["no_tool_accuracy"]["n"] == 1
     assert out["by_tool"]["set_reminder"]["zh"]["n"] == 2
+    copied = out["copied_tokens"]
+    assert set(copied) == {"zh", "en", "all"} and copied["all"]["n"] == copied["zh"]["n"] + copied["en"]["n"]
+    assert 0 <= copied["all"]["hits"] <= copied["all"]["n"]
     assert ev.main(parse(["--model", path, "--n", "2", "--max-tokens", "2", "--split", "train"])) == 0
     table = capsys.readouterr().out
     assert "tool_selection" in table and "argument_match" in table and fake_data.calls[-1] == ("train", 2, 0)
     assert "set_reminder            zh" in table  # the by-tool table follows
+    assert "copied tokens (teacher-forced): zh " in table and " all " in table

@@ -38,10 +38,10 @@ class TrainConfig:
     random_fill: float = 0.8       # share of copied fill-ins made random (data.COPIED): forces copying
     compose: float = 0.5           # share of requests phrased from recombined templates (data_compose)
     answered: float = 0.5          # share of grounded answers about a random topic (data_compose.answered)
-    copy_drills: int = 40000       # sequences of random tokens said twice (see ``copy_drills``): the first
+    copy_drills: int = 40000       # sequences of random tokens said twice (see ``copy_drills``)
     drill_steps: int = 2500        # at most this many steps on drills alone (see ``DrillPhase``), then the
-    drill_target: float | None = 1.5  # drill batches are shuffled in among the conversations'; the phase ends
-                                   # sooner once the drill loss is below drill_target (None: never sooner)
+                                   # drill batches are shuffled in among the conversations'
+    drill_target: float | None = 1.5  # the phase ends sooner once the drill loss is below this (None: never)
     drill_batch: int = 32          # drills per batch, of mixed lengths (see ``drill_batches``)
     drill_lengths: tuple[int, int] = (3, 12)  # tokens per drilled span; short spans leave the plateau sooner
     drill_distinct: bool = True    # no token twice in one drilled span (see ``copy_drills``)

@@ -57,6 +57,21 @@ def copy_drills(n: int, pool: list[int], bos: int, rng: random.Random, lengths: 
     return out
 
 
+def widened(pool: list[int], vocab: range, share: float) -> list[int]:
+    """``pool`` with every id of ``vocab`` added equally often, so that a drawn token is one of the
+    added ones at probability ``share``.
+
+    Drills from the conversations' tokens alone never show a token the conversations lack, and
+    the BPE has many: pieces it made on the way to longer merges ("warranty" is ``war ra nt y``,
+    none of them in the training text). Their embeddings never train, so an unseen word could not
+    be copied (9% of run 14's held-out argument tokens). Drawn uniformly at first the drills stayed
+    at chance, so the loop widens the pool only after copying has formed (``schedule``)."""
+    if not share or not vocab:
+        return pool
+    copies = max(1, round(share / (1 - share) * len(pool) / len(vocab)))
+    return pool + list(vocab) * copies
+
+
 def batches(data: list[Encoded], budget: int, rng: random.Random) -> list[list[Encoded]]:
     """Shuffle, sort 100-batch windows by length, cut into batches of at most ``budget`` padded tokens."""
     order = data[:]
@@ -121,10 +136,11 @@ class DrillPhase:
 
 
 def schedule(kept: list[Encoded], drills: list[Encoded], cfg: TrainConfig, rng: random.Random,
-             phase: DrillPhase | None = None):
-    """The loop's batches: batches of drills alone (see ``copy_drills``) while ``phase`` lasts
-    (``cfg.drill_steps`` of them without one), then conversation batches with the drill batches
-    shuffled in among them, a fresh order every pass, for as long as the loop asks."""
+             phase: DrillPhase | None = None, later: list[Encoded] | None = None):
+    """The loop's batches: batches of ``drills`` alone (see ``copy_drills``) while ``phase`` lasts
+    (``cfg.drill_steps`` of them without one), then conversation batches with the batches of
+    ``later`` drills (``drills`` when None; see ``widened``) shuffled in among them, a fresh order
+    every pass, for as long as the loop asks."""
     # Copying forms only after hundreds of steps of drills, and conversations mixed in from the
     # start slowed it further (runs 6 and 7): hence a phase of drills alone first.
     phase = phase or DrillPhase(cfg.drill_steps)
@@ -136,8 +152,9 @@ def schedule(kept: list[Encoded], drills: list[Encoded], cfg: TrainConfig, rng: 
             phase.steps += 1
             yield batch
         phase.active = False
+    later = drills if later is None else later
     while True:
-        epoch = batches(kept, cfg.batch_tokens, rng) + drill_batches(drills, cfg.drill_batch, rng)
+        epoch = batches(kept, cfg.batch_tokens, rng) + drill_batches(later, cfg.drill_batch, rng)
         rng.shuffle(epoch)
         yield from epoch
 

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from assistant.engine.train import data_compose, data_en, data_extra_en, data_extra_zh, data_zh
+from assistant.engine.train import data_compose, data_en, data_extra_en, data_extra_zh, data_random, data_zh
 from assistant.engine.train.data_tools import BUILDERS, follow_up
 from assistant.prompts import system_prompt
 from tools.builtin import default_registry
@@ -96,9 +96,10 @@ def _times(lang: str, split: str) -> tuple[list[str], list[str]]:
     return [t for t in combos if (zlib.crc32(t.encode()) % 4 == 3) == held], split_pool(m.RECUR, split)
 
 
-# Fill-ins a tool call copies from the user's words. ``random_fill`` swaps a share of them for random
-# phrases made of the training pools' own words, so a small model cannot memorise the titles and must
-# learn to copy the span (training only: the held-out split never changes).
+# Fill-ins a tool call copies from the user's words. ``random_fill`` swaps a share of them (and of the
+# contacts) for random phrases of the training pools' words and made-up ones (``data_random``), so a
+# small model cannot memorise the titles and must learn to copy the span, whatever its tokens
+# (training only: the held-out split never changes).
 COPIED = ("title", "new", "loc", "text", "query", "summary")
 
 
@@ -126,10 +127,10 @@ class _Gen:
         return self.rng.choice(pool(self.lang, "T", key, self.split))
 
     def v(self, key: str):
-        if self.random_fill and key in COPIED and self.rng.random() < self.random_fill:
-            bank = _word_bank(self.lang)
-            words = [self.rng.choice(bank) for _ in range(self.rng.randint(2, 6) if self.lang == "zh" else self.rng.randint(1, 4))]
-            return ("" if self.lang == "zh" else " ").join(words)
+        if self.random_fill and key in (*COPIED, "contact") and self.rng.random() < self.random_fill:
+            if key == "contact":
+                return data_random.contact(self.lang, self.rng)
+            return data_random.phrase(self.lang, self.rng, _word_bank(self.lang))
         return self.rng.choice(pool(self.lang, "V", key, self.split))
 
     def map_pick(self, table: dict):

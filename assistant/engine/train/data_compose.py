@@ -26,6 +26,8 @@ import random
 from functools import lru_cache
 from string import Formatter
 
+from . import data_random
+
 # Words a user may put right before a slot, and right after one.
 BEFORE = {
     "zh": ["一下", "那个", "就是", "帮我", "记得", "，", "：", " ", "顺便", "还有"],
@@ -139,20 +141,40 @@ def _after(lit: str, word: str, lang: str) -> str:
     return word + lit
 
 
+def topic(lang: str, rng: random.Random, made_up: float = 0.3) -> str:
+    """A topic of the bank, or at probability ``made_up`` a made-up one (``data_random``), so that
+    questions about words never seen in training are searched for just the same."""
+    if rng.random() >= made_up:
+        return rng.choice(TOPICS[lang])
+    if lang == "zh":
+        return "".join(rng.choice(data_random.common_hanzi()) for _ in range(rng.randint(2, 4)))
+    words, n = [], rng.randint(1, 2)
+    while len(words) < n:
+        word = data_random.pseudo_word(rng).lower()
+        if len(word) >= 4:  # "a" or "ban" would be found inside other passages' words
+            words.append(word)
+    return " ".join(words)
+
+
 def question(lang: str, rng: random.Random) -> str:
     """A customer's question about a random topic of the business."""
-    frame, topic = rng.choice(FRAMES[lang]), rng.choice(TOPICS[lang])
-    text = frame.format(x=topic)
+    frame, topic_ = rng.choice(FRAMES[lang]), topic(lang, rng)
+    text = frame.format(x=topic_)
     return text[0].upper() + text[1:] if lang == "en" and rng.random() < 0.7 else text
 
 
 def answered(lang: str, rng: random.Random, distractors: int) -> tuple[str, str, list[str]]:
     """(question, the passage sentence that answers it, ``distractors`` sentences about other topics)."""
-    topics = rng.sample(TOPICS[lang], distractors + 1)
+    topics: list[str] = []
+    while len(topics) < distractors + 1:
+        t = topic(lang, rng)
+        # Each passage names only its own topic, or the question would not say which one answers.
+        if not any(t.lower() in o.lower() or o.lower() in t.lower() for o in topics):
+            topics.append(t)
     sentences = []
-    for topic in topics:
+    for topic_ in topics:
         frame = rng.choice(ANSWERED[lang])
-        big = topic[0].upper() + topic[1:] if lang == "en" else topic
-        sentences.append((frame[0].format(x=topic), frame[1].format(x=topic, X=big, n=rng.randint(2, 9))))
+        big = topic_[0].upper() + topic_[1:] if lang == "en" else topic_
+        sentences.append((frame[0].format(x=topic_), frame[1].format(x=topic_, X=big, n=rng.randint(2, 9))))
     question, answer = sentences[0]
     return question, answer, [s for _, s in sentences[1:]]

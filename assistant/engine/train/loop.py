@@ -29,7 +29,7 @@ from tokenizers import Tokenizer, models
 from ..config import EngineConfig
 from . import model as tmodel
 from . import tokenizer as ttok
-from .curriculum import DrillPhase, Encoded, batches, collate, copy_drills, schedule
+from .curriculum import DrillPhase, Encoded, batches, collate, copy_drills, schedule, widened
 
 
 @dataclass
@@ -45,6 +45,7 @@ class TrainConfig:
     drill_batch: int = 32          # drills per batch, of mixed lengths (see ``drill_batches``)
     drill_lengths: tuple[int, int] = (3, 12)  # tokens per drilled span; short spans leave the plateau sooner
     drill_distinct: bool = True    # no token twice in one drilled span (see ``copy_drills``)
+    drill_widen: float = 0.3       # after the drill phase, share of drill tokens drawn from the whole vocabulary
     vocab_size: int = 6000
     tokenizer_examples: int = 8000  # conversations the BPE is trained on
     steps: int = 6000
@@ -175,12 +176,15 @@ def train(cfg: TrainConfig, out: Path, log=print) -> dict:
     encoded = [encode(chat, e) for e in examples]
     kept = [e for e in encoded if len(e.ids) <= cfg.max_len]
     drills: list[Encoded] = []
+    later = drills
     if cfg.copy_drills:
         # Drill tokens: the BPE's own ids as they occur (0..2 are BOS/EOS/PAD; the markers come after the BPE's ids).
         learned = range(3, tok.get_vocab_size() - len(ttok.MARKERS))
         pool = [i for e in kept[:5000] for i in e.ids if i in learned]
-        drills = copy_drills(cfg.copy_drills, pool, tok.token_to_id(ttok.BOS), rng,
-                             tuple(cfg.drill_lengths), cfg.drill_distinct)
+        bos, lengths = tok.token_to_id(ttok.BOS), tuple(cfg.drill_lengths)
+        drills = copy_drills(cfg.copy_drills, pool, bos, rng, lengths, cfg.drill_distinct)
+        later = copy_drills(cfg.copy_drills, widened(pool, learned, cfg.drill_widen), bos, rng, lengths,
+                            cfg.drill_distinct) if cfg.drill_widen else drills
     # Unseen conversations (another seed) for the utilisation report.
     probe = [encode(chat, e) for e in tdata.generate("train", 300, seed=cfg.seed + 7919)]
     probe = [e for e in probe if len(e.ids) <= cfg.max_len]
@@ -205,7 +209,7 @@ def train(cfg: TrainConfig, out: Path, log=print) -> dict:
     curve, step, seen, started = [], 0, 0, time.monotonic()
     saved, stopped = started, "steps"
     phase = DrillPhase(cfg.drill_steps, cfg.drill_target)
-    for batch in schedule(kept, drills, cfg, rng, phase):
+    for batch in schedule(kept, drills, cfg, rng, phase, later):
         if phase.losses and not phase.active and phase.steps == step:  # the first batch after the drill phase
             log(f"drills alone: {phase.steps} steps, drill loss {phase.recent_loss:.2f}: "
                 + ("copying formed" if phase.formed else "the cap came first; copying may not have formed"))

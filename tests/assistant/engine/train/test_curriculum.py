@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from assistant.engine.train import curriculum as cur
@@ -99,3 +100,26 @@ def test_no_drills_means_no_drill_phase():
     talks = [cur.Encoded([1] * 60, [True]) for _ in range(40)]
     stream = cur.schedule(talks, [], TrainConfig(batch_tokens=600, drill_steps=50), random.Random(0))
     assert all(e in talks for _ in range(10) for e in next(stream))
+
+
+def test_widened_pool_adds_every_vocabulary_id_at_the_asked_share():
+    pool = [5, 5, 6, 7] * 3000
+    vocab = range(3, 1003)
+    wide = cur.widened(pool, vocab, 0.3)
+    assert wide[: len(pool)] == pool and set(wide) == set(vocab)
+    added = len(wide) - len(pool)
+    assert abs(added / len(wide) - 0.3) < 0.05
+    assert cur.widened(pool, vocab, 0.0) is pool
+
+
+def test_schedule_uses_the_later_drills_after_the_phase():
+    rng = random.Random(0)
+    cfg = TrainConfig(drill_batch=4, batch_tokens=64, drill_steps=3, drill_target=None)
+    early = cur.copy_drills(40, [10, 11, 12, 13, 14], 0, rng, (3, 4), True)
+    late = cur.copy_drills(40, [20, 21, 22, 23, 24], 0, rng, (3, 4), True)
+    talk = [cur.Encoded([0, 1, 2, 3], [False, False, True, True]) for _ in range(8)]
+    out = list(itertools.islice(cur.schedule(talk, early, cfg, rng, later=late), 40))
+    tokens = lambda b: {i for e in b for i in e.ids}  # noqa: E731
+    assert all(tokens(b) <= {0, 10, 11, 12, 13, 14} for b in out[:3])
+    rest = [tokens(b) for b in out[3:]]
+    assert not any(t & {10, 11, 12, 13, 14} for t in rest) and any(t & {20, 21, 22, 23, 24} for t in rest)

@@ -3,9 +3,10 @@ untouched, and the question banks stay clear of the held-out knowledge-base topi
 
 import json
 import random
+import re
 from string import Formatter
 
-from assistant.engine.train import data, data_compose
+from assistant.engine.train import data, data_compose, data_random
 
 
 def _slots(template):
@@ -60,8 +61,30 @@ def test_questions_search_the_knowledge_base_and_avoid_heldout_topics():
         answers = [x for pair in data_compose.ANSWERED[lang] for x in pair]
         for bank in (data_compose.TOPICS[lang], data_compose.FRAMES[lang], answers):
             assert not [x for x in bank if any(w in x.lower() for w in topic_words)], lang
-    made = {data_compose.question(lang, random.Random(i)) for lang in data.LANGS for i in range(200)}
-    assert len(made & set(searches)) > 20  # the composed questions are what the calls search for
+    # The composed questions are what the calls search for: a frame around a topic of the bank or a made-up one.
+    frames = [re.compile("^" + re.escape(f).replace(re.escape("{x}"), "(.+)") + "$", re.I) for lang in data.LANGS
+              for f in data_compose.FRAMES[lang]]
+    topics = [m.group(1) for q in searches for f in frames if (m := f.match(q))]
+    bank = {t.lower() for lang in data.LANGS for t in data_compose.TOPICS[lang]}
+    assert len(topics) > 0.3 * len(searches)
+    made_up = [t for t in topics if t.lower() not in bank]
+    assert 0.1 * len(topics) < len(made_up) < 0.6 * len(topics), made_up[:5]
+
+
+def test_made_up_topics_are_new_words_and_answered_passages_name_one_topic_each():
+    rng = random.Random(3)
+    for lang in data.LANGS:
+        made = [data_compose.topic(lang, rng, made_up=1.0) for _ in range(300)]
+        assert len(set(made)) > 250 and not set(made) & set(data_compose.TOPICS[lang])
+        if lang == "zh":
+            assert all(2 <= len(t) <= 4 and all(c in data_random.common_hanzi() for c in t) for t in made)
+        else:
+            assert all(len(w) >= 4 and w.isalpha() for t in made for w in t.split())
+        asks = [re.compile("^" + re.escape(q).replace(re.escape("{x}"), "(.+)") + "$") for q, _ in data_compose.ANSWERED[lang]]
+        for _ in range(300):
+            question, answer, others = data_compose.answered(lang, rng, 2)
+            asked = next(m.group(1) for a in asks if (m := a.match(question))).lower()
+            assert asked in answer.lower() and not any(asked in o.lower() for o in others), (question, answer, others)
 
 
 def test_grounded_answers_about_random_topics_cite_the_passage_that_names_the_topic():

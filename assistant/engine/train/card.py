@@ -70,9 +70,11 @@ def render(model_dir: Path) -> str:
     formed = {True: ", until copying formed", False: ", the cap, before copying formed"}.get(phase.get("copying_formed"), "")
     lo, hi = tcfg.get("drill_lengths", (6, 40))
     kind = "distinct tokens" if tcfg.get("drill_distinct") else "tokens"
+    share = tcfg.get("drill_widen", 0)
+    widen = f"; afterwards {100 * share:.0f}% of drill tokens drawn from the whole vocabulary" if share else ""
     drills = (f" Plus {report['copy_drills']} copy drills (a random span of {lo}-{hi} {kind} said twice; the first"
-              f" {phase['steps']} steps on drills alone{formed}, in batches of {tcfg.get('drill_batch', 32)})"
-              " to teach copying the user's words." if report.get("copy_drills") else "")
+              f" {phase['steps']} steps on drills alone{formed}, in batches of {tcfg.get('drill_batch', 32)}"
+              f"{widen}) to teach copying the user's words." if report.get("copy_drills") else "")
     return f"""# lingxi-mini
 
 Lingxi's bundled offline assistant model: a {report['parameters'] / 1e6:.1f} M-parameter DeepSeek-V3-architecture MoE
@@ -88,7 +90,7 @@ engine like any DeepSeek checkpoint. It answers when no API key is configured.
   half English: a call to each of the owner's and the customer-service assistant's tools, follow-ups after tool results,
   answers copied from knowledge-base passages with their `[n]`, "I don't know" with a hand-off offer when the passages
   don't answer, chit-chat and refusals. Loss on assistant tokens only. In {100 * tcfg.get('random_fill', 0):.0f}% of requests the
-  copied words are random (so they must be copied, not remembered), and {100 * tcfg.get('compose', 0):.0f}% are phrased from pieces of
+  copied words and contacts are random, some of them made-up words and characters (so they must be copied, not remembered), and {100 * tcfg.get('compose', 0):.0f}% are phrased from pieces of
   several templates with fillers beside the copied words, or ask about a random topic, and {100 * tcfg.get('answered', 0):.0f}% of the
   grounded answers are about a random topic, answered by one of several passages.{drills}
 - **Training:** {report['steps']} AdamW steps (lr {tcfg['lr']}, warm-up {tcfg['warmup']}, cosine to {tcfg['min_lr']},

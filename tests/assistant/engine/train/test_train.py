@@ -288,6 +288,7 @@ def test_model_card_is_written_from_the_run_reports(tmp_path):
     assert "25.0% (1/4)" in text and "| 1 | 25% 25% 30% 20% | 1.2 | 0.8 |" in text
     assert "faithfulness | – |" in text  # a metric the report lacks is a dash, not an error
     assert "Plus 40000 copy drills (a random span of 3-12 distinct tokens said twice" in text
-    assert "first 812 steps on drills alone, until copying formed" in text
+    assert "first 812 steps on drills alone, until copying formed, in batches of 32; afterwards 30% of drill tokens" in text
+    assert "copied words and contacts are random, some of them made-up" in text
     assert "| `create_ticket` | 4, 2 of 5 | – |" in text
     assert "In 80% of requests the" in text and "50% are phrased from pieces" in text and "50% of the\n  grounded" in text

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import operator
 import queue
@@ -115,6 +116,13 @@ class LLMEngine:
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="lingxi-engine", daemon=True)
         self._thread.start()
+
+    @functools.cached_property
+    def guide_vocab(self):
+        """The tokenizer's table for ``copyguide`` (built on first use)."""
+        from .copyguide import GuideVocab
+
+        return GuideVocab.of(self.tokenizer)
 
     # ------------------------------------------------------------------ public API
     def validate(self, prompt_ids: list[int], params: SamplingParams) -> None:

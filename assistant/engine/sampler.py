@@ -15,13 +15,15 @@ Does: validate ``SamplingParams``; apply, in this order (as vLLM does),
 Shapes: ``logits`` [vocab] (one sequence); the processors also accept [B, vocab] rows.
 
 Does not: batch the sampling of different sequences (per-row work is negligible next to the
-model on CPU), compute logprobs, or apply logit_bias / guided decoding.
+model on CPU), compute logprobs, or apply logit_bias; guided decoding is the request's ``guide``
+(``copyguide``), applied after the penalties.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -45,6 +47,7 @@ class SamplingParams:
     stop: list[str] = field(default_factory=list)            # output is cut before them
     stop_token_ids: list[int] = field(default_factory=list)  # plus the tokenizer's EOS/stop ids
     ignore_eos: bool = False
+    guide: Any = field(default=None, compare=False, repr=False)  # per-request: .mask(logits, output_ids) (copyguide)
 
     def validate(self) -> None:
         """Raise ``BadRequest`` naming the first parameter out of range."""
@@ -111,6 +114,8 @@ def sample(logits: torch.Tensor, prompt_ids: list[int], output_ids: list[int], p
            generator: torch.Generator | None) -> int:
     """Pick the next token id from ``logits`` [vocab] of one sequence."""
     logits = apply_penalties(logits, prompt_ids, output_ids, p)
+    if p.guide is not None:
+        logits = p.guide.mask(logits, output_ids)
     if p.temperature == 0:
         return int(torch.argmax(logits))
     logits = logits.cpu() / p.temperature  # CPU: the per-request generator lives there

@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .config import EngineError
+from .copyguide import guide_for
 from .protocol import (APIError, ChatRequest, CompletionRequest, SamplingRequest, bad_request,
                        from_engine_error, from_validation)
 from .sampler import SamplingParams
@@ -208,9 +209,11 @@ def create_server(engine, *, default_max_tokens: int = DEFAULT_CHAT_MAX_TOKENS) 
         return model_card()
 
     async def reply(request: Request, req: SamplingRequest, prompt_ids: list[int], max_tokens: int, tr,
-                    first_chunk: dict | None):
+                    first_chunk: dict | None, guide=None):
         """Start generating; stream the chunks or return the whole reply (499 if the client left)."""
-        agen = start(prompt_ids, req.sampling_params(max_tokens))
+        params = req.sampling_params(max_tokens)
+        params.guide = guide
+        agen = start(prompt_ids, params)
         if req.stream:
             return stream(agen, tr, req.include_usage, first_chunk)
         try:
@@ -230,7 +233,7 @@ def create_server(engine, *, default_max_tokens: int = DEFAULT_CHAT_MAX_TOKENS) 
         requested = req.max_completion_tokens or req.max_tokens
         max_tokens = budget(len(prompt_ids), requested, default_max_tokens, "messages")
         tr = ChatTranslator(model=model_name, tools_enabled=req.tools_enabled)
-        return await reply(request, req, prompt_ids, max_tokens, tr, tr.first_chunk())
+        return await reply(request, req, prompt_ids, max_tokens, tr, tr.first_chunk(), guide_for(engine, messages, tools))
 
     @app.post("/v1/completions")
     async def completions(request: Request):

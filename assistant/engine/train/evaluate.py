@@ -35,15 +35,19 @@ __all__ = ["TARGETS", "add_parser", "main", "predict", "predict_all", "score"]
 
 # ---------------------------------------------------------------- prediction
 
-def _submit(engine, tokenizer, example, max_tokens: int):
-    """Queue one example; returns its ``RequestHandle``, or an error string (e.g. context too long)."""
+def _submit(engine, tokenizer, example, max_tokens: int, guide: bool | None = None):
+    """Queue one example; returns its ``RequestHandle``, or an error string (e.g. context too long).
+    ``guide``: copy-guided arguments as the server would apply them (None: the checkpoint's choice)."""
     from ..config import EngineError
+    from ..copyguide import guide_for
     from ..sampler import SamplingParams
     from ..toolcalls import CALLS_END
 
     try:
-        ids = tokenizer.encode_chat(list(example.messages[:-1]), list(example.tools or []) or None)
-        params = SamplingParams(temperature=0.0, max_tokens=max_tokens, stop=[CALLS_END])
+        messages, tools = list(example.messages[:-1]), list(example.tools or []) or None
+        ids = tokenizer.encode_chat(messages, tools)
+        params = SamplingParams(temperature=0.0, max_tokens=max_tokens, stop=[CALLS_END],
+                                guide=guide_for(engine, messages, tools, guide))
         return engine.submit(ids, params)
     except (EngineError, ValueError) as exc:  # ContextTooLong / BadRequest / template errors
         return f"{type(exc).__name__}: {exc}"
@@ -71,15 +75,15 @@ def _collect(handle) -> dict:
     return pred
 
 
-def predict(engine, tokenizer, example, max_tokens: int = 96) -> dict:
+def predict(engine, tokenizer, example, max_tokens: int = 96, guide: bool | None = None) -> dict:
     """Greedy reply to ``example.messages[:-1]`` -> ``{"content", "tool_calls", "finish_reason"}``."""
-    return _collect(_submit(engine, tokenizer or engine.tokenizer, example, max_tokens))
+    return _collect(_submit(engine, tokenizer or engine.tokenizer, example, max_tokens, guide))
 
 
-def predict_all(engine, examples, max_tokens: int = 96, tokenizer=None) -> list[dict]:
+def predict_all(engine, examples, max_tokens: int = 96, tokenizer=None, guide: bool | None = None) -> list[dict]:
     """``predict`` for many examples, all submitted first so the engine batches them."""
     tokenizer = tokenizer or engine.tokenizer
-    handles = [_submit(engine, tokenizer, ex, max_tokens) for ex in examples]
+    handles = [_submit(engine, tokenizer, ex, max_tokens, guide) for ex in examples]
     try:
         return [_collect(h) for h in handles]
     finally:
@@ -102,6 +106,8 @@ def add_parser(cmds) -> argparse.ArgumentParser:
     p.add_argument("--max-batch", type=int, default=16, help="sequences decoded together (default 16)")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--guide", choices=["auto", "on", "off"], default="auto",
+                   help="copy-guided tool arguments (copyguide): auto follows the checkpoint, as serving does")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
@@ -132,7 +138,9 @@ def _run(args: argparse.Namespace) -> int:
 
         examples = data.generate(args.split, args.n, args.seed)
         start = time.perf_counter()
-        preds = predict_all(engine, examples, args.max_tokens)
+        guide = {"auto": None, "on": True, "off": False}[getattr(args, "guide", "auto")]
+        guided = guide if guide is not None else bool(engine.config.raw.get("lingxi_copy_arguments"))
+        preds = predict_all(engine, examples, args.max_tokens, guide=guide)
         seconds = time.perf_counter() - start
     finally:
         engine.close()
@@ -142,11 +150,11 @@ def _run(args: argparse.Namespace) -> int:
     errors = sum(1 for p in preds if p.get("finish_reason") == "error")
     if args.json:
         print(json.dumps({"model": str(args.model), "split": args.split, "n": len(examples), "seed": args.seed,
-                          "max_tokens": args.max_tokens, "seconds": round(seconds, 2), "errors": errors,
+                          "max_tokens": args.max_tokens, "guided": guided, "seconds": round(seconds, 2), "errors": errors,
                           "metrics": report, "by_tool": tools, "copied_tokens": copied}, ensure_ascii=False))
     else:
         print(f"{engine.model_name}: {len(examples)} {args.split} examples (seed {args.seed}), "
-              f"{seconds:.1f}s, {errors} failed requests")
+              f"{'copy-guided' if guided else 'unguided'} arguments, {seconds:.1f}s, {errors} failed requests")
         print(format_table(report))
         print("copied tokens (teacher-forced): " + "  ".join(
             f"{lang} " + ("-" if row["value"] is None else f"{100 * row['value']:.1f}%") + f" ({row['n']})"

@@ -36,6 +36,7 @@ class FakeEngine:
     def __init__(self, replies):
         self.replies, self.seen = list(replies), []
         self.tokenizer = types.SimpleNamespace(encode_chat=lambda messages, tools=None: [len(messages), len(tools or [])])
+        self.config = types.SimpleNamespace(raw={})  # a checkpoint that has not opted in to copy-guided arguments
 
     def submit(self, ids, params):
         self.seen.append((ids, params))
@@ -59,7 +60,7 @@ def test_predict_parses_tool_calls_and_text():
     assert preds[2]["finish_reason"] == "error" and "too long" in preds[2]["error"]
     ids, params = eng.seen[0]
     assert ids == [2, 1]  # the target message is not part of the prompt; the tools are passed
-    assert params.temperature == 0 and params.max_tokens == 7
+    assert params.temperature == 0 and params.max_tokens == 7 and params.guide is None
     r = ev.score(exs[:3], preds, MARKERS)
     assert metric(r, "tool_selection") == (1, 2) and metric(r, "no_tool_accuracy") == (1, 1)
 
@@ -75,6 +76,8 @@ def test_predict_and_score_on_tiny_checkpoint(build_ckpt):
     with LLMEngine(build_ckpt("v3_qlora"), max_batch=4) as eng:
         one = ev.predict(eng, eng.tokenizer, exs[0], max_tokens=3)
         preds = ev.predict_all(eng, exs, max_tokens=3)
+        guided = ev.predict_all(eng, exs, max_tokens=3, guide=True)
+    assert guided == preds  # no tool call was written, so the guide changed nothing
     for p in [one, *preds]:
         assert set(p) >= {"content", "tool_calls", "finish_reason"} and isinstance(p["content"], str)
         assert p["finish_reason"] in ("stop", "length"), p
@@ -97,6 +100,7 @@ def test_defaults():
     args = parse([])
     assert args.model == ev.BUNDLED_MODEL and args.model.parts[-3:] == ("engine", "bundled", "lingxi-mini")
     assert (args.n, args.seed, args.max_tokens, args.split, args.json) == (400, 0, 96, "heldout", False)
+    assert args.guide == "auto" and parse(["--guide", "off"]).guide == "off"
 
 
 def test_main_missing_model(tmp_path, capsys):

@@ -1,0 +1,228 @@
+"""Copy-guided decoding: a tool call's free-text string arguments quote the conversation.
+
+Does: ``CopyGuide`` is a per-request logits guide the sampler consults before every token
+(``SamplingParams.guide``). It follows the DeepSeek-V3 tool-call block as it is generated
+(``<｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME`` then a JSON object) and, while the model is
+writing the value of a top-level string argument without an ``enum`` (a title, a time phrase,
+an id), keeps only the tokens that extend the value to something the user, a tool result or an
+earlier reply said verbatim (its JSON-escaped form counts too); the closing quote is allowed once
+the value is a non-empty quote. Of the allowed tokens the ``keep`` most likely survive, in the
+model's own order, so greedy decoding takes the model's best choice among real quotes.
+
+Why: Lingxi's bundled model (issue 7) is a 10 M-parameter model, and its tool calls failed where
+a copied span starts (``he@example.org`` for ``liu.yang@example.org``) or ends; its training data
+makes every such argument a verbatim span (``train/data.py``), so a value that is no span is
+certainly wrong. Grammar-constrained decoding of tool calls is common practice for small models
+(llama.cpp grammars, Outlines); this is the narrowest such grammar. It is opt-in per checkpoint
+(``"lingxi_copy_arguments": true`` in ``config.json``, which ``engine train`` writes): a real
+DeepSeek model may rightly rephrase an argument (a date as ISO 8601), so it is never guided.
+
+Does not: choose *which* span (the model does), validate the JSON, touch numbers, booleans,
+enums, nested values or text outside a tool call, or refuse a value when no token would
+quote the conversation (the model then writes what it likes).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import torch
+
+from .toolcalls import CALL_BEGIN, CALL_END, TOOL_SEP
+
+NEG_INF = float("-inf")
+
+
+def _byte_decoder() -> dict[str, int]:
+    """GPT-2's byte-level alphabet, reversed: the printable character standing for each byte -> the byte."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    chars, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            chars[chr(b)] = b
+        else:
+            chars[chr(256 + extra)] = b
+            extra += 1
+    return chars
+
+
+@dataclass(frozen=True)
+class GuideVocab:
+    """What the guide needs of a tokenizer: each id's bytes, the added-token ids, the call markers."""
+    token_bytes: tuple[bytes, ...]
+    added: frozenset[int]
+    call_begin: int | None
+    call_end: int | None
+    tool_sep: int | None
+
+    @classmethod
+    def of(cls, chat_tokenizer) -> GuideVocab:
+        tok = chat_tokenizer.tokenizer
+        added = {i: t.content for i, t in tok.get_added_tokens_decoder().items()}
+        byte_level = (json.loads(tok.to_str()).get("decoder") or {}).get("type") == "ByteLevel"
+        table = _byte_decoder()
+        out = []
+        for i in range(chat_tokenizer.vocab_size):
+            piece = added.get(i) or tok.id_to_token(i) or ""
+            if i in added or not byte_level or any(c not in table for c in piece):
+                out.append(added[i].encode() if i in added else tok.decode([i]).encode())
+            else:
+                out.append(bytes(table[c] for c in piece))
+        ids = {v: k for k, v in added.items()}
+        return cls(tuple(out), frozenset(added), ids.get(CALL_BEGIN), ids.get(CALL_END), ids.get(TOOL_SEP))
+
+
+def guided_arguments(tools: list[dict]) -> dict[str, frozenset[str]]:
+    """Tool name -> its top-level string parameters without an enum (the ones a user's words fill)."""
+    out = {}
+    for tool in tools or []:
+        fn = tool.get("function", tool) if isinstance(tool, dict) else {}
+        props = ((fn.get("parameters") or {}).get("properties") or {}) if isinstance(fn, dict) else {}
+        out[fn.get("name")] = frozenset(k for k, s in props.items()
+                                        if isinstance(s, dict) and s.get("type") == "string" and "enum" not in s)
+    return out
+
+
+def quotable(messages: list[dict]) -> bytes:
+    """What an argument may quote: user, tool and assistant texts, raw and JSON-escaped, NUL-separated
+    so that no quote spans two of them. The system prompt is left out (it would allow almost anything)."""
+    parts = []
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list):
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        if m.get("role") == "system" or not isinstance(content, str) or not content:
+            continue
+        parts += [content, json.dumps(content, ensure_ascii=False)[1:-1]]
+    return b"\0".join(p.encode() for p in parts)
+
+
+class _CallScanner:
+    """Where generation stands in a DeepSeek-V3 tool-call block, fed one token at a time."""
+
+    def __init__(self, vocab: GuideVocab):
+        self.vocab = vocab
+        self.mode = "text"            # "text" | "head" (after CALL_BEGIN) | "name" | "json"
+        self.name, self.head = "", b""
+        self.stack: list[str] = []
+        self.in_str = self.escape = self.expect_value = False
+        self.is_value, self.key, self.cur = False, "", b""
+
+    def feed(self, token: int) -> None:
+        v = self.vocab
+        if token == v.call_begin:
+            self.mode, self.head = "head", b""
+        elif token == v.tool_sep and self.mode == "head":
+            self.mode, self.head = "name", b""
+        elif token == v.call_end or token in v.added:
+            self.mode = "text"
+        elif self.mode == "name":
+            self.head += v.token_bytes[token]
+            if b"{" in self.head:
+                at = self.head.index(b"{")
+                self.name = self.head[:at].split(b"\n")[0].decode("utf-8", "replace").strip()
+                self.mode, self.stack, self.in_str, self.expect_value = "json", [], False, False
+                self._scan(self.head[at:])
+        elif self.mode == "json":
+            self._scan(v.token_bytes[token])
+
+    def _scan(self, data: bytes) -> None:
+        for c in data:
+            ch = chr(c)
+            if self.in_str:
+                if self.escape:
+                    self.escape = False
+                elif ch == "\\":
+                    self.escape = True
+                elif ch == '"':
+                    self.in_str = False
+                    if not self.is_value:
+                        self.key = self.cur.decode("utf-8", "replace")
+                    continue
+                self.cur += bytes((c,))
+            elif ch in "{[":
+                self.stack.append(ch)
+                self.expect_value = False
+            elif ch in "}]":
+                self.stack = self.stack[:-1]
+            elif ch == ":":
+                self.expect_value = True
+            elif ch == '"':
+                self.in_str, self.cur = True, b""
+                self.is_value = self.expect_value or (self.stack[-1:] == ["["])
+                self.expect_value = False
+            elif not ch.isspace() and ch != ",":
+                self.expect_value = False
+
+    def value(self, guided: dict[str, frozenset[str]]) -> bytes | None:
+        """The bytes of a guided argument value being written, else None."""
+        if (self.mode == "json" and self.in_str and self.is_value and len(self.stack) == 1
+                and self.key in guided.get(self.name, ())):
+            return self.cur
+        return None
+
+
+class CopyGuide:
+    """See the module docstring. ``mask(logits, output_ids)`` -> logits with unquotable tokens at -inf."""
+
+    def __init__(self, vocab: GuideVocab, messages: list[dict], tools: list[dict], keep: int = 16):
+        self.vocab, self.keep = vocab, keep
+        self.context = quotable(messages)
+        self.guided = guided_arguments(tools)
+        self.scanner = _CallScanner(vocab)
+        self.fed = 0
+
+    def prefill(self, ids: list[int]) -> CopyGuide:
+        """Take ``ids`` as already written before the output (a reply the prompt has begun)."""
+        for token in ids:
+            self.scanner.feed(token)
+        return self
+
+    def allows(self, value: bytes, token: int) -> bool:
+        """Whether ``token`` keeps ``value`` a quote of the conversation (or closes a non-empty one)."""
+        if token >= len(self.vocab.token_bytes) or token in self.vocab.added:
+            return False
+        data = self.vocab.token_bytes[token]
+        if not data or b"\0" in data:  # NUL separates the quotable texts in ``context``
+            return False
+        if not value and 0x80 <= data[0] < 0xC0:  # would start inside a character
+            return False
+        if b'"' in data and not value.endswith(b"\\"):
+            data = data[: data.index(b'"')]
+            try:  # close only a non-empty value of whole characters
+                if not (value + data).decode("utf-8"):
+                    return False
+            except UnicodeDecodeError:
+                return False
+        return (value + data) in self.context
+
+    def mask(self, logits: torch.Tensor, output_ids: list[int]) -> torch.Tensor:
+        for token in output_ids[self.fed:]:
+            self.scanner.feed(token)
+        self.fed = len(output_ids)
+        value = self.scanner.value(self.guided)
+        if value is None or not self.context:
+            return logits
+        order = torch.argsort(logits, descending=True).tolist()
+        allowed = []
+        for token in order:
+            if self.allows(value, token):
+                allowed.append(token)
+                if len(allowed) >= self.keep:
+                    break
+        if not allowed:
+            return logits
+        out = torch.full_like(logits, NEG_INF)
+        idx = torch.tensor(allowed, dtype=torch.long, device=logits.device)
+        out[idx] = logits[idx]
+        return out
+
+
+def guide_for(engine, messages: list[dict], tools: list[dict] | None, enabled: bool | None = None) -> CopyGuide | None:
+    """A ``CopyGuide`` for a chat request to ``engine``, or None when no tools are offered or the
+    guide is off: ``enabled`` None follows the checkpoint's opt-in, True / False force it."""
+    on = bool(engine.config.raw.get("lingxi_copy_arguments")) if enabled is None else enabled
+    if not tools or not on:
+        return None
+    return CopyGuide(engine.guide_vocab, messages, tools)

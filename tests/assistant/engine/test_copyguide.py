@@ -1,0 +1,154 @@
+"""Copy-guided tool arguments: the scanner finds the argument being written, the guide keeps only
+tokens that quote the conversation, and it changes nothing anywhere else."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from assistant.engine.copyguide import CopyGuide, GuideVocab, guide_for, guided_arguments, quotable
+from assistant.engine.toolcalls import render_tool_calls
+from assistant.engine.train import data
+from assistant.engine.train import tokenizer as ttok
+from assistant.engine.train.loop import render_tokenizer
+
+TOOLS = [{"type": "function", "function": {"name": "create_ticket", "parameters": {"type": "object", "properties": {
+    "contact": {"type": "string"}, "summary": {"type": "string"},
+    "priority": {"type": "string", "enum": ["low", "high"]}, "count": {"type": "integer"}}}}}]
+MESSAGES = [
+    {"role": "system", "content": "You are helpful. zebra@zoo.example"},
+    {"role": "user", "content": "请转人工：退款还没到账。联系我 liu.yang@example.org 或 13812345678"},
+    {"role": "tool", "content": json.dumps({"ok": True, "events": [{"id": "9f2c41ab", "title": "季度复盘"}]}, ensure_ascii=False)},
+]
+
+
+@pytest.fixture(scope="module")
+def chat():
+    render = ttok.chat_tokenizer(render_tokenizer())
+    texts = [render.apply_chat_template(e.messages, e.tools, add_generation_prompt=False)
+             for e in data.generate("train", 300, seed=3, random_fill=0.8)]
+    return ttok.chat_tokenizer(ttok.train_tokenizer(texts, 1200))
+
+
+@pytest.fixture(scope="module")
+def vocab(chat):
+    return GuideVocab.of(chat)
+
+
+def _head(name: str, args_prefix: str) -> str:
+    """A call block cut inside its arguments, as generated so far."""
+    full = render_tool_calls([{"function": {"name": name, "arguments": "{}"}}])
+    return full[: full.index("{}")] + args_prefix
+
+
+def test_token_bytes_spell_the_text(chat, vocab):
+    text = "给王总回电话 liu.yang@example.org “引号” 🙂 ```json\n{\"a\": 1}"
+    ids = chat.encode(text)
+    assert b"".join(vocab.token_bytes[i] for i in ids) == text.encode()
+    assert vocab.call_begin is not None and vocab.call_end is not None and vocab.tool_sep is not None
+
+
+def test_guided_arguments_are_free_text_strings_only():
+    assert guided_arguments(TOOLS) == {"create_ticket": frozenset({"contact", "summary"})}
+    assert guided_arguments([{"name": "bare", "parameters": {"properties": {"q": {"type": "string"}}}}]) == \
+        {"bare": frozenset({"q"})}
+
+
+def test_quotable_leaves_out_the_system_prompt_and_keeps_escaped_forms():
+    ctx = quotable(MESSAGES + [{"role": "user", "content": 'say "hi"'}])
+    assert b"liu.yang@example.org" in ctx and b"9f2c41ab" in ctx and b"zebra" not in ctx
+    assert b'say \\"hi\\"' in ctx and b"\0" in ctx
+
+
+@pytest.mark.parametrize("prefix,expected", [
+    ('{"contact": "liu', b"liu"), ('{"summary": "', b""), ('{"contact": "a\\"b', b'a\\"b'),
+    ('{"contact"', None), ('{"priority": "hi', None), ('{"count": 3, "summary": "退', "退".encode()),
+    ('{"contact": "x", "summary": "y"}', None), ('{"contact": "x", ', None),
+])
+def test_the_scanner_finds_the_guided_value_being_written(chat, vocab, prefix, expected):
+    guide = CopyGuide(vocab, MESSAGES, TOOLS)
+    guide.mask(torch.zeros(len(vocab.token_bytes)), chat.encode(_head("create_ticket", prefix)))
+    assert guide.scanner.value(guide.guided) == expected
+
+
+def test_outside_a_guided_value_the_logits_are_untouched(chat, vocab):
+    logits = torch.randn(len(vocab.token_bytes), generator=torch.Generator().manual_seed(0))
+    for text in ("Hello there", _head("create_ticket", '{"priority": "'), _head("create_ticket", '{"count": '),
+                 _head("unknown_tool", '{"contact": "')):
+        assert CopyGuide(vocab, MESSAGES, TOOLS).mask(logits, chat.encode(text)) is logits
+
+
+def _greedy_value(chat, vocab, guide, prefix: str, seed: int, steps: int = 40) -> str:
+    """Greedy decoding over random logits from ``prefix`` until the value's closing quote."""
+    gen = torch.Generator().manual_seed(seed)
+    out = chat.encode(_head("create_ticket", prefix))
+    start = len(out)
+    for _ in range(steps):
+        logits = torch.randn(len(vocab.token_bytes), generator=gen)
+        if guide is not None:
+            logits = guide.mask(logits, out)
+        out.append(int(torch.argmax(logits)))
+        text = b"".join(vocab.token_bytes[i] for i in out[start:])
+        if b'"' in text:
+            return text[: text.index(b'"')].decode("utf-8", "replace")
+    return b"".join(vocab.token_bytes[i] for i in out[start:]).decode("utf-8", "replace")
+
+
+def test_guided_values_are_quotes_of_the_conversation_whatever_the_logits(chat, vocab):
+    said = quotable(MESSAGES).decode()
+    guided = [_greedy_value(chat, vocab, CopyGuide(vocab, MESSAGES, TOOLS), '{"contact": "', s) for s in range(30)]
+    assert all(v and v in said for v in guided), guided
+    assert len(set(guided)) > 5  # the model's logits still choose which quote
+    unguided = [_greedy_value(chat, vocab, None, '{"contact": "', s) for s in range(30)]
+    assert sum(v in said for v in unguided) < 5  # the same logits unguided write anything
+
+
+def test_a_started_quote_is_continued_not_restarted(chat, vocab):
+    for seed in range(20):
+        value = _greedy_value(chat, vocab, CopyGuide(vocab, MESSAGES, TOOLS), '{"contact": "liu.y', seed)
+        assert ("liu.y" + value) in quotable(MESSAGES).decode()
+
+
+def test_keep_bounds_the_allowed_tokens_to_the_most_likely(chat, vocab):
+    guide = CopyGuide(vocab, MESSAGES, TOOLS, keep=3)
+    logits = torch.randn(len(vocab.token_bytes), generator=torch.Generator().manual_seed(1))
+    out = guide.mask(logits, chat.encode(_head("create_ticket", '{"summary": "')))
+    kept = torch.isfinite(out).nonzero().flatten().tolist()
+    assert len(kept) == 3 and all(out[i] == logits[i] for i in kept)
+    allowed = [t for t in torch.argsort(logits, descending=True).tolist() if guide.allows(b"", t)]
+    assert sorted(kept) == sorted(allowed[:3])
+
+
+def test_guide_for_follows_the_checkpoint_and_can_be_forced(vocab):
+    engine = SimpleNamespace(config=SimpleNamespace(raw={"lingxi_copy_arguments": True}), guide_vocab=vocab)
+    assert isinstance(guide_for(engine, MESSAGES, TOOLS), CopyGuide)
+    assert guide_for(engine, MESSAGES, None) is None
+    assert guide_for(engine, MESSAGES, TOOLS, enabled=False) is None
+    engine.config.raw = {}
+    assert guide_for(engine, MESSAGES, TOOLS) is None
+    assert isinstance(guide_for(engine, MESSAGES, TOOLS, enabled=True), CopyGuide)
+
+
+def test_through_the_engine_a_random_model_quotes_the_conversation(build_ckpt):
+    """LLMEngine + sampler + guide on a random checkpoint (the real DeepSeek tokenizer): whatever the
+    untrained model prefers, the contact it writes is a quote of the conversation."""
+    from assistant.engine.engine import LLMEngine
+    from assistant.engine.sampler import SamplingParams
+
+    with LLMEngine(build_ckpt("v3_qlora"), max_batch=2) as eng:
+        text = "liu.yang@example.org 或 13812345678"
+        assert b"".join(eng.guide_vocab.token_bytes[i] for i in eng.tokenizer.encode(text)) == text.encode()
+        # The prompt as a chat would end it, short of the context of 256: the user's words, then the call.
+        head = eng.tokenizer.encode(_head("create_ticket", '{"contact": "'), add_bos=False)
+        prompt = eng.tokenizer.encode(MESSAGES[1]["content"] + "\n") + head
+        said = quotable(MESSAGES).decode()
+        values = []
+        for guided in (True, False):
+            params = SamplingParams(temperature=0, max_tokens=12,
+                                    guide=CopyGuide(eng.guide_vocab, MESSAGES, TOOLS).prefill(head) if guided else None)
+            values.append(eng.generate(prompt, params).text.split('"')[0])
+    assert values[0] and values[0] in said, values
+    assert values[1] not in said, values  # the same model unguided writes something else

@@ -75,6 +75,9 @@ def render(model_dir: Path) -> str:
     drills = (f" Plus {report['copy_drills']} copy drills (a random span of {lo}-{hi} {kind} said twice; the first"
               f" {phase['steps']} steps on drills alone{formed}, in batches of {tcfg.get('drill_batch', 32)}"
               f"{widen}) to teach copying the user's words." if report.get("copy_drills") else "")
+    guided = (", tool arguments copy-guided as the engine serves them (`assistant/engine/copyguide.py`: a free-text"
+              " argument can only be a verbatim quote of the conversation; the model picks which)"
+              if ev.get("guided") else "")
     return f"""# lingxi-mini
 
 Lingxi's bundled offline assistant model: a {report['parameters'] / 1e6:.1f} M-parameter DeepSeek-V3-architecture MoE
@@ -101,7 +104,7 @@ engine like any DeepSeek checkpoint. It answers when no API key is configured.
 ## Evaluation
 
 `python app.py engine eval-assistant --n {ev['n']} --seed {ev['seed']}`: {ev['n']} conversations of the held-out split, written
-with other templates and vocabulary (other titles, names, topics and phrasings) than training; greedy decoding.
+with other templates and vocabulary (other titles, names, topics and phrasings) than training; greedy decoding{guided}.
 
 {chr(10).join(table)}{_by_tool(ev)}
 

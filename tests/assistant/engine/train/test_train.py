@@ -278,7 +278,7 @@ def test_model_card_is_written_from_the_run_reports(tmp_path):
         "drill_phase": {"steps": 812, "loss": 1.43, "copying_formed": True},
         "expert_utilisation": {"1": {"share": share, "max_over_mean": 1.2, "min_over_mean": 0.8}}}))
     metric = {"hits": 9, "n": 10, "value": 0.9}
-    (tmp_path / "eval_report.json").write_text(json.dumps({"n": 300, "seed": 0, "metrics": {
+    (tmp_path / "eval_report.json").write_text(json.dumps({"n": 300, "seed": 0, "guided": True, "metrics": {
         lang: {"tool_selection": metric, "argument_match": {"hits": 1, "n": 4, "value": 0.25}} for lang in ("zh", "en", "all")},
         "by_tool": {"create_ticket": {"zh": {"n": 5, "selected": 4, "args": 2, "instead": {"(no call)": 1}}}}}))
     assert card.main([str(tmp_path)]) == 0
@@ -290,5 +290,6 @@ def test_model_card_is_written_from_the_run_reports(tmp_path):
     assert "Plus 40000 copy drills (a random span of 3-12 distinct tokens said twice" in text
     assert "first 812 steps on drills alone, until copying formed, in batches of 32; afterwards 30% of drill tokens" in text
     assert "copied words and contacts are random, some of them made-up" in text
+    assert "greedy decoding, tool arguments copy-guided as the engine serves them" in text
     assert "| `create_ticket` | 4, 2 of 5 | – |" in text
     assert "In 80% of requests the" in text and "50% are phrased from pieces" in text and "50% of the\n  grounded" in text

@@ -55,6 +55,7 @@ class GuideVocab:
     call_begin: int | None
     call_end: int | None
     tool_sep: int | None
+    first: torch.Tensor  # [vocab] each token's first byte (-1 for added tokens and empty ones)
 
     @classmethod
     def of(cls, chat_tokenizer) -> GuideVocab:
@@ -70,7 +71,8 @@ class GuideVocab:
             else:
                 out.append(bytes(table[c] for c in piece))
         ids = {v: k for k, v in added.items()}
-        return cls(tuple(out), frozenset(added), ids.get(CALL_BEGIN), ids.get(CALL_END), ids.get(TOOL_SEP))
+        first = torch.tensor([b[0] if b and i not in added else -1 for i, b in enumerate(out)], dtype=torch.long)
+        return cls(tuple(out), frozenset(added), ids.get(CALL_BEGIN), ids.get(CALL_END), ids.get(TOOL_SEP), first)
 
 
 def guided_arguments(tools: list[dict]) -> dict[str, frozenset[str]]:
@@ -171,7 +173,7 @@ class CopyGuide:
         self.context = quotable(messages)
         self.guided = guided_arguments(tools)
         self.scanner = _CallScanner(vocab)
-        self.fed = 0
+        self.fed, self._device = 0, torch.device("cpu")
 
     def prefill(self, ids: list[int]) -> CopyGuide:
         """Take ``ids`` as already written before the output (a reply the prompt has begun)."""
@@ -197,6 +199,18 @@ class CopyGuide:
                 return False
         return (value + data) in self.context
 
+    def _candidates(self, value: bytes, size: int) -> torch.Tensor:
+        """Ids (< ``size``) whose first byte may come next after ``value``."""
+        first = self.vocab.first.to(self._device)[:size]
+        if not value:
+            return torch.nonzero(first >= 0).flatten()
+        nexts, at = {ord('"')}, self.context.find(value)
+        while at >= 0:
+            if at + len(value) < len(self.context):
+                nexts.add(self.context[at + len(value)])
+            at = self.context.find(value, at + 1)
+        return torch.nonzero(torch.isin(first, torch.tensor(sorted(nexts), device=first.device))).flatten()
+
     def mask(self, logits: torch.Tensor, output_ids: list[int]) -> torch.Tensor:
         for token in output_ids[self.fed:]:
             self.scanner.feed(token)
@@ -204,7 +218,11 @@ class CopyGuide:
         value = self.scanner.value(self.guided)
         if value is None or not self.context:
             return logits
-        order = torch.argsort(logits, descending=True).tolist()
+        self._device = logits.device
+        # Only tokens starting with a byte that follows the value somewhere (or a closing quote) can
+        # pass; sorting just those keeps a step deep inside a value to a few hundred checks.
+        candidates = self._candidates(value, logits.shape[-1])
+        order = candidates[torch.argsort(logits[candidates], descending=True)].tolist()
         allowed = []
         for token in order:
             if self.allows(value, token):

@@ -3,10 +3,11 @@
 Does: ``CopyGuide`` is a per-request logits guide the sampler consults before every token
 (``SamplingParams.guide``). It follows the DeepSeek-V3 tool-call block as it is generated
 (``<｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME`` then a JSON object) and, while the model is
-writing the value of a top-level string argument without an ``enum`` (a title, a time phrase,
-an id), keeps only the tokens that extend the value to something the user, a tool result or an
-earlier reply said verbatim (its JSON-escaped form counts too); the closing quote is allowed once
-the value is a non-empty quote. Of the allowed tokens the ``keep`` most likely survive, in the
+writing the value of a top-level free-text string argument (no ``enum``; an optional string
+counts: a title, a time phrase, an id), keeps only the tokens that extend the value to something
+the user, a tool result or an earlier reply said verbatim (its JSON-escaped form counts too),
+starting where a word starts; the closing quote is allowed once the value is a non-empty quote
+that ends where a word ends (``_quoted``). Of the allowed tokens the ``keep`` most likely survive, in the
 model's own order, so greedy decoding takes the model's best choice among real quotes.
 
 Why: Lingxi's bundled model (issue 7) is a 10 M-parameter model, and its tool calls failed where
@@ -75,15 +76,33 @@ class GuideVocab:
         return cls(tuple(out), frozenset(added), ids.get(CALL_BEGIN), ids.get(CALL_END), ids.get(TOOL_SEP), first)
 
 
+def _free_text(schema) -> bool:
+    """A string schema without ``enum``/``const``; ``anyOf``/``oneOf`` with one (an optional string) counts."""
+    if not isinstance(schema, dict) or "enum" in schema or "const" in schema:
+        return False
+    kind = schema.get("type")
+    if kind == "string" or (isinstance(kind, list) and "string" in kind):
+        return True
+    return any(_free_text(s) for s in [*schema.get("anyOf", []), *schema.get("oneOf", [])])
+
+
 def guided_arguments(tools: list[dict]) -> dict[str, frozenset[str]]:
-    """Tool name -> its top-level string parameters without an enum (the ones a user's words fill)."""
+    """Tool name -> its top-level free-text string parameters (the ones a user's words fill)."""
     out = {}
     for tool in tools or []:
         fn = tool.get("function", tool) if isinstance(tool, dict) else {}
         props = ((fn.get("parameters") or {}).get("properties") or {}) if isinstance(fn, dict) else {}
-        out[fn.get("name")] = frozenset(k for k, s in props.items()
-                                        if isinstance(s, dict) and s.get("type") == "string" and "enum" not in s)
+        out[fn.get("name")] = frozenset(k for k, s in props.items() if _free_text(s))
     return out
+
+
+def _word_byte(b: int) -> bool:
+    return 48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122  # ASCII letters and digits
+
+
+def _boundary(text: bytes, i: int) -> bool:
+    """Whether a quote may start or end at byte ``i``: not inside a run of ASCII letters and digits."""
+    return i <= 0 or i >= len(text) or not (_word_byte(text[i - 1]) and _word_byte(text[i]))
 
 
 def quotable(messages: list[dict]) -> bytes:
@@ -190,14 +209,26 @@ class CopyGuide:
             return False
         if not value and 0x80 <= data[0] < 0xC0:  # would start inside a character
             return False
-        if b'"' in data and not value.endswith(b"\\"):
+        closing = b'"' in data and not value.endswith(b"\\")
+        if closing:
             data = data[: data.index(b'"')]
             try:  # close only a non-empty value of whole characters
                 if not (value + data).decode("utf-8"):
                     return False
             except UnicodeDecodeError:
                 return False
-        return (value + data) in self.context
+        return self._quoted(value + data, closing)
+
+    def _quoted(self, text: bytes, closing: bool) -> bool:
+        """Whether ``text`` occurs in the context starting at a word boundary (and ending at one when
+        ``closing``): a quote never cuts an English word or a number in two, which keeps a small
+        model from closing ``liu.yang@example.org`` as ``l`` or starting it at ``yang``'s ``ng``."""
+        ctx, at = self.context, self.context.find(text)
+        while at >= 0:
+            if _boundary(ctx, at) and (not closing or _boundary(ctx, at + len(text))):
+                return True
+            at = ctx.find(text, at + 1)
+        return False
 
     def _candidates(self, value: bytes, size: int) -> torch.Tensor:
         """Ids (< ``size``) whose first byte may come next after ``value``."""

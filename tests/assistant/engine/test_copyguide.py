@@ -4,6 +4,7 @@ tokens that quote the conversation, and it changes nothing anywhere else."""
 from __future__ import annotations
 
 import json
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -53,6 +54,21 @@ def test_token_bytes_spell_the_text(chat, vocab):
 
 def test_guided_arguments_are_free_text_strings_only():
     assert guided_arguments(TOOLS) == {"create_ticket": frozenset({"contact", "summary"})}
+    optional = {"name": "t", "parameters": {"properties": {
+        "when": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None},
+        "tz": {"type": ["string", "null"]}, "mode": {"anyOf": [{"enum": ["a", "b"]}, {"type": "null"}]},
+        "n": {"anyOf": [{"type": "integer"}, {"type": "null"}]}, "k": {"const": "x", "type": "string"}}}}
+    assert guided_arguments([optional]) == {"t": frozenset({"when", "tz"})}
+
+
+def test_quotes_start_and_end_on_word_boundaries(vocab):
+    guide = CopyGuide(vocab, MESSAGES, TOOLS)
+    assert guide._quoted("liu.yang@example.org".encode(), True) and guide._quoted(b"13812345678", True)
+    assert guide._quoted("退款".encode(), True) and guide._quoted("联系我 liu".encode(), False)
+    assert not guide._quoted(b"ang@example.org", False)  # starts inside "yang"
+    assert not guide._quoted(b"1381234", True) and not guide._quoted(b"li", True)  # ends inside a word
+    assert guide._quoted(b"li", False)  # may still grow into "liu"
+    assert not guide._quoted(b"nowhere", False)
     assert guided_arguments([{"name": "bare", "parameters": {"properties": {"q": {"type": "string"}}}}]) == \
         {"bare": frozenset({"q"})}
 
@@ -97,10 +113,19 @@ def _greedy_value(chat, vocab, guide, prefix: str, seed: int, steps: int = 40) -
     return b"".join(vocab.token_bytes[i] for i in out[start:]).decode("utf-8", "replace")
 
 
+def _whole_quote(value: str, said: str) -> bool:
+    """``value`` occurs in ``said`` neither starting nor ending between two ASCII letters or digits."""
+    def cut(i: int) -> bool:
+        return 0 < i < len(said) and all(c.isascii() and c.isalnum() for c in said[i - 1 : i + 1])
+
+    starts = [m.start() for m in re.finditer(f"(?={re.escape(value)})", said)]
+    return any(not cut(i) and not cut(i + len(value)) for i in starts)
+
+
 def test_guided_values_are_quotes_of_the_conversation_whatever_the_logits(chat, vocab):
     said = quotable(MESSAGES).decode()
     guided = [_greedy_value(chat, vocab, CopyGuide(vocab, MESSAGES, TOOLS), '{"contact": "', s) for s in range(30)]
-    assert all(v and v in said for v in guided), guided
+    assert all(v and _whole_quote(v, said) for v in guided), [v for v in guided if not _whole_quote(v, said)]
     assert len(set(guided)) > 5  # the model's logits still choose which quote
     unguided = [_greedy_value(chat, vocab, None, '{"contact": "', s) for s in range(30)]
     assert sum(v in said for v in unguided) < 5  # the same logits unguided write anything

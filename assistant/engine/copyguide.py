@@ -2,7 +2,8 @@
 
 Does: ``CopyGuide`` is a per-request logits guide the sampler consults before every token
 (``SamplingParams.guide``). It follows the DeepSeek-V3 tool-call block as it is generated
-(``<｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME`` then a JSON object) and, while the model is
+(``callscan.CallScanner``) and, inside the arguments object of an offered tool, keeps keys to the
+tool's unused parameters (no ``,`` or new key once all are used), and, while the model is
 writing the value of a top-level free-text string argument (no ``enum``; an optional string
 counts: a title, a time phrase, an id), keeps only the tokens that extend the value to something
 the user, a tool result or an earlier reply said verbatim (its JSON-escaped form counts too),
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .callscan import CallScanner
 from .toolcalls import CALL_BEGIN, CALL_END, TOOL_SEP
 
 NEG_INF = float("-inf")
@@ -86,14 +88,22 @@ def _free_text(schema) -> bool:
     return any(_free_text(s) for s in [*schema.get("anyOf", []), *schema.get("oneOf", [])])
 
 
-def guided_arguments(tools: list[dict]) -> dict[str, frozenset[str]]:
-    """Tool name -> its top-level free-text string parameters (the ones a user's words fill)."""
-    out = {}
+def _properties(tools: list[dict] | None):
+    """(tool name, its parameters' schemas) for each tool, OpenAI-shaped or bare."""
     for tool in tools or []:
         fn = tool.get("function", tool) if isinstance(tool, dict) else {}
-        props = ((fn.get("parameters") or {}).get("properties") or {}) if isinstance(fn, dict) else {}
-        out[fn.get("name")] = frozenset(k for k, s in props.items() if _free_text(s))
-    return out
+        params = (fn.get("parameters") or {}) if isinstance(fn, dict) else {}
+        yield fn.get("name") if isinstance(fn, dict) else None, params.get("properties") or {}
+
+
+def guided_arguments(tools: list[dict]) -> dict[str, frozenset[str]]:
+    """Tool name -> its top-level free-text string parameters (the ones a user's words fill)."""
+    return {name: frozenset(k for k, s in props.items() if _free_text(s)) for name, props in _properties(tools)}
+
+
+def parameters(tools: list[dict]) -> dict[str, frozenset[str]]:
+    """Tool name -> the names of all its parameters (the keys its arguments may use)."""
+    return {name: frozenset(props) for name, props in _properties(tools)}
 
 
 def _word_byte(b: int) -> bool:
@@ -119,79 +129,16 @@ def quotable(messages: list[dict]) -> bytes:
     return b"\0".join(p.encode() for p in parts)
 
 
-class _CallScanner:
-    """Where generation stands in a DeepSeek-V3 tool-call block, fed one token at a time."""
-
-    def __init__(self, vocab: GuideVocab):
-        self.vocab = vocab
-        self.mode = "text"            # "text" | "head" (after CALL_BEGIN) | "name" | "json"
-        self.name, self.head = "", b""
-        self.stack: list[str] = []
-        self.in_str = self.escape = self.expect_value = False
-        self.is_value, self.key, self.cur = False, "", b""
-
-    def feed(self, token: int) -> None:
-        v = self.vocab
-        if token == v.call_begin:
-            self.mode, self.head = "head", b""
-        elif token == v.tool_sep and self.mode == "head":
-            self.mode, self.head = "name", b""
-        elif token == v.call_end or token in v.added:
-            self.mode = "text"
-        elif self.mode == "name":
-            self.head += v.token_bytes[token]
-            if b"{" in self.head:
-                at = self.head.index(b"{")
-                self.name = self.head[:at].split(b"\n")[0].decode("utf-8", "replace").strip()
-                self.mode, self.stack, self.in_str, self.expect_value = "json", [], False, False
-                self._scan(self.head[at:])
-        elif self.mode == "json":
-            self._scan(v.token_bytes[token])
-
-    def _scan(self, data: bytes) -> None:
-        for c in data:
-            ch = chr(c)
-            if self.in_str:
-                if self.escape:
-                    self.escape = False
-                elif ch == "\\":
-                    self.escape = True
-                elif ch == '"':
-                    self.in_str = False
-                    if not self.is_value:
-                        self.key = self.cur.decode("utf-8", "replace")
-                    continue
-                self.cur += bytes((c,))
-            elif ch in "{[":
-                self.stack.append(ch)
-                self.expect_value = False
-            elif ch in "}]":
-                self.stack = self.stack[:-1]
-            elif ch == ":":
-                self.expect_value = True
-            elif ch == '"':
-                self.in_str, self.cur = True, b""
-                self.is_value = self.expect_value or (self.stack[-1:] == ["["])
-                self.expect_value = False
-            elif not ch.isspace() and ch != ",":
-                self.expect_value = False
-
-    def value(self, guided: dict[str, frozenset[str]]) -> bytes | None:
-        """The bytes of a guided argument value being written, else None."""
-        if (self.mode == "json" and self.in_str and self.is_value and len(self.stack) == 1
-                and self.key in guided.get(self.name, ())):
-            return self.cur
-        return None
-
-
 class CopyGuide:
-    """See the module docstring. ``mask(logits, output_ids)`` -> logits with unquotable tokens at -inf."""
+    """See the module docstring. ``mask(logits, output_ids)`` -> logits with the tokens that break
+    the rules at -inf; as ``callscan.Rules`` it says what the rules are."""
 
     def __init__(self, vocab: GuideVocab, messages: list[dict], tools: list[dict], keep: int = 16):
         self.vocab, self.keep = vocab, keep
         self.context = quotable(messages)
-        self.guided = guided_arguments(tools)
-        self.scanner = _CallScanner(vocab)
+        self.free_text = guided_arguments(tools)
+        self.params = parameters(tools)
+        self.scanner = CallScanner(vocab)
         self.fed, self._device = 0, torch.device("cpu")
 
     def prefill(self, ids: list[int]) -> CopyGuide:
@@ -200,24 +147,37 @@ class CopyGuide:
             self.scanner.feed(token)
         return self
 
-    def allows(self, value: bytes, token: int) -> bool:
-        """Whether ``token`` keeps ``value`` a quote of the conversation (or closes a non-empty one)."""
-        if token >= len(self.vocab.token_bytes) or token in self.vocab.added:
-            return False
-        data = self.vocab.token_bytes[token]
-        if not data or b"\0" in data:  # NUL separates the quotable texts in ``context``
-            return False
-        if not value and 0x80 <= data[0] < 0xC0:  # would start inside a character
-            return False
-        closing = b'"' in data and not value.endswith(b"\\")
+    # ------------------------------------------------------------ the rules (callscan.Rules)
+    def guided(self, scanner: CallScanner) -> bool:
+        return scanner.key in self.free_text.get(scanner.name, ())
+
+    def key_ok(self, scanner: CallScanner, key: bytes, whole: bool) -> bool:
+        """A key is an unused parameter of the tool (a prefix of one while it is written)."""
+        names = self.params.get(scanner.name)
+        if names is None:  # a tool the request did not offer: leave its arguments alone
+            return True
+        left = [n.encode() for n in names if n not in scanner.used]
+        return key in left if whole else any(n.startswith(key) for n in left)
+
+    def more_keys(self, scanner: CallScanner) -> bool:
+        names = self.params.get(scanner.name)
+        return names is None or bool(names - scanner.used)
+
+    def value_ok(self, value: bytes, closing: bool) -> bool:
+        """``value`` is (or, not ``closing``, may grow into) a quote of the conversation: no leading or
+        trailing whitespace, whole characters, on word boundaries (``_quoted``)."""
+        if not value:
+            return not closing
+        if 0x80 <= value[0] < 0xC0 or value[:1].isspace() or value[:1] in b'{}[]",:\\':
+            return False  # inside a character, padded, or JSON quoted from a tool result
         if closing:
-            data = data[: data.index(b'"')]
-            try:  # close only a non-empty value of whole characters
-                if not (value + data).decode("utf-8"):
-                    return False
+            if value[-1:].isspace() or not any(_word_byte(b) or b >= 0x80 for b in value):
+                return False  # padded, or only punctuation (a "}" quoted from a tool result)
+            try:
+                value.decode("utf-8")
             except UnicodeDecodeError:
                 return False
-        return self._quoted(value + data, closing)
+        return self._quoted(value, closing)
 
     def _quoted(self, text: bytes, closing: bool) -> bool:
         """Whether ``text`` occurs in the context starting at a word boundary (and ending at one when
@@ -230,10 +190,29 @@ class CopyGuide:
             at = ctx.find(text, at + 1)
         return False
 
-    def _candidates(self, value: bytes, size: int) -> torch.Tensor:
-        """Ids (< ``size``) whose first byte may come next after ``value``."""
+    # ------------------------------------------------------------ masking
+    def allows(self, token: int) -> bool:
+        """Whether writing ``token`` next keeps to the rules."""
+        if token >= len(self.vocab.token_bytes) or token in self.vocab.added:
+            return False
+        data = self.vocab.token_bytes[token]
+        if not data or b"\0" in data:  # NUL separates the quotable texts in ``context``
+            return False
+        return self.scanner.clone().scan(data, self)
+
+    def _constrained(self) -> bool:
+        """In the arguments object of an offered tool, and not inside a value the rules leave alone."""
+        sc = self.scanner
+        if not sc.top or sc.name not in self.params or not self.context:
+            return False
+        return not (sc.in_str and sc.is_value and not self.guided(sc))
+
+    def _candidates(self, size: int) -> torch.Tensor:
+        """Ids (< ``size``) that may come next: inside a quote only those starting with a byte that
+        follows the value somewhere in the context, or a closing quote."""
         first = self.vocab.first.to(self._device)[:size]
-        if not value:
+        sc, value = self.scanner, self.scanner.cur
+        if not (sc.in_str and sc.is_value and value):
             return torch.nonzero(first >= 0).flatten()
         nexts, at = {ord('"')}, self.context.find(value)
         while at >= 0:
@@ -246,17 +225,15 @@ class CopyGuide:
         for token in output_ids[self.fed:]:
             self.scanner.feed(token)
         self.fed = len(output_ids)
-        value = self.scanner.value(self.guided)
-        if value is None or not self.context:
+        if not self._constrained():
             return logits
         self._device = logits.device
-        # Only tokens starting with a byte that follows the value somewhere (or a closing quote) can
-        # pass; sorting just those keeps a step deep inside a value to a few hundred checks.
-        candidates = self._candidates(value, logits.shape[-1])
+        # Sorting only the candidates keeps a step deep inside a quote to a few hundred checks.
+        candidates = self._candidates(logits.shape[-1])
         order = candidates[torch.argsort(logits[candidates], descending=True)].tolist()
         allowed = []
         for token in order:
-            if self.allows(value, token):
+            if self.allows(token):
                 allowed.append(token)
                 if len(allowed) >= self.keep:
                     break

@@ -87,13 +87,14 @@ def test_quotable_leaves_out_the_system_prompt_and_keeps_escaped_forms():
 def test_the_scanner_finds_the_guided_value_being_written(chat, vocab, prefix, expected):
     guide = CopyGuide(vocab, MESSAGES, TOOLS)
     guide.mask(torch.zeros(len(vocab.token_bytes)), chat.encode(_head("create_ticket", prefix)))
-    assert guide.scanner.value(guide.guided) == expected
+    sc = guide.scanner
+    assert (sc.cur if sc.in_str and sc.is_value and sc.top and guide.guided(sc) else None) == expected
 
 
 def test_outside_a_guided_value_the_logits_are_untouched(chat, vocab):
     logits = torch.randn(len(vocab.token_bytes), generator=torch.Generator().manual_seed(0))
-    for text in ("Hello there", _head("create_ticket", '{"priority": "'), _head("create_ticket", '{"count": '),
-                 _head("unknown_tool", '{"contact": "')):
+    for text in ("Hello there", _head("create_ticket", '{"priority": "'), _head("create_ticket", '{"tags": ["a", "'),
+                 _head("unknown_tool", '{"contact": "'), _head("create_ticket", '{"contact": "x"}\n```')):
         assert CopyGuide(vocab, MESSAGES, TOOLS).mask(logits, chat.encode(text)) is logits
 
 
@@ -143,7 +144,7 @@ def test_keep_bounds_the_allowed_tokens_to_the_most_likely(chat, vocab):
     out = guide.mask(logits, chat.encode(_head("create_ticket", '{"summary": "')))
     kept = torch.isfinite(out).nonzero().flatten().tolist()
     assert len(kept) == 3 and all(out[i] == logits[i] for i in kept)
-    allowed = [t for t in torch.argsort(logits, descending=True).tolist() if guide.allows(b"", t)]
+    allowed = [t for t in torch.argsort(logits, descending=True).tolist() if guide.allows(t)]
     assert sorted(kept) == sorted(allowed[:3])
 
 
@@ -177,3 +178,43 @@ def test_through_the_engine_a_random_model_quotes_the_conversation(build_ckpt):
             values.append(eng.generate(prompt, params).text.split('"')[0])
     assert values[0] and values[0] in said, values
     assert values[1] not in said, values  # the same model unguided writes something else
+
+
+def _allowed_texts(chat, vocab, guide, prefix: str) -> list[str]:
+    guide.keep = len(vocab.token_bytes)
+    logits = torch.zeros(len(vocab.token_bytes))
+    out = guide.mask(logits, chat.encode(_head("create_ticket", prefix)))
+    return [vocab.token_bytes[i].decode("utf-8", "replace") for i in torch.isfinite(out).nonzero().flatten().tolist()]
+
+
+def test_keys_are_the_tools_unused_parameters_and_members_end_when_none_is_left(chat, vocab):
+    texts = _allowed_texts(chat, vocab, CopyGuide(vocab, MESSAGES, TOOLS), '{"')
+    keys = ("contact", "summary", "priority", "count")
+    assert texts and all(any(k.startswith(t.split('"')[0]) for k in keys) for t in texts), texts
+    texts = _allowed_texts(chat, vocab, CopyGuide(vocab, MESSAGES, TOOLS), '{"contact": "liu.yang@example.org", "')
+    assert texts and not any("contact".startswith(t.split('"')[0]) and t.split('"')[0] for t in texts
+                             if not any(k.startswith(t.split('"')[0]) for k in keys[1:])), texts
+    full = '{"contact": "x", "summary": "y", "priority": "low", "count": 3'
+    texts = _allowed_texts(chat, vocab, CopyGuide(vocab, MESSAGES, TOOLS), full)
+    assert "}" in texts and not any("," in t for t in texts), texts
+    texts = _allowed_texts(chat, vocab, CopyGuide(vocab, MESSAGES, TOOLS), '{"contact": ')
+    assert texts and all(t.strip() == "" or t.lstrip().startswith('"') for t in texts), texts  # a string, nothing else
+
+
+def test_greedy_arguments_over_random_logits_are_valid_json_of_quotes(chat, vocab):
+    tools = [{"type": "function", "function": {"name": "create_ticket", "parameters": {"type": "object", "properties": {
+        "contact": {"type": "string"}, "summary": {"anyOf": [{"type": "string"}, {"type": "null"}]}}}}}]
+    said = quotable(MESSAGES).decode()
+    for seed in range(15):
+        guide, gen = CopyGuide(vocab, MESSAGES, tools), torch.Generator().manual_seed(seed)
+        out = chat.encode(_head("create_ticket", "{"))
+        start = len(out)
+        for _ in range(80):
+            logits = guide.mask(torch.randn(len(vocab.token_bytes), generator=gen), out)
+            out.append(int(torch.argmax(logits)))
+            if not guide.scanner.stack:
+                break
+        # The object, and the one unguided token after it (the guide sees a token when the next step begins).
+        text = "{" + b"".join(vocab.token_bytes[i] for i in out[start:]).decode("utf-8", "replace")
+        args, _end = json.JSONDecoder().raw_decode(text)
+        assert set(args) <= {"contact", "summary"} and all(v and _whole_quote(v, said) for v in args.values()), text

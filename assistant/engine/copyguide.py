@@ -110,9 +110,19 @@ def _word_byte(b: int) -> bool:
     return 48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122  # ASCII letters and digits
 
 
+JOINERS = b"._@-/"  # inside an address, a path or an id they join two runs of letters and digits
+
+
 def _boundary(text: bytes, i: int) -> bool:
-    """Whether a quote may start or end at byte ``i``: not inside a run of ASCII letters and digits."""
-    return i <= 0 or i >= len(text) or not (_word_byte(text[i - 1]) and _word_byte(text[i]))
+    """Whether a quote may start or end at byte ``i``: not inside a run of ASCII letters and digits,
+    nor between such a run and a joiner that continues it (``liu.`` | ``yang@example.org``)."""
+    if i <= 0 or i >= len(text):
+        return True
+    before, after = text[i - 1], text[i]
+    if _word_byte(before) and _word_byte(after):
+        return False
+    return not ((before in JOINERS and _word_byte(after)) or (_word_byte(before) and after in JOINERS
+                                                                and i + 1 < len(text) and _word_byte(text[i + 1])))
 
 
 def quotable(messages: list[dict]) -> bytes:

@@ -66,6 +66,8 @@ def test_quotes_start_and_end_on_word_boundaries(vocab):
     assert guide._quoted("liu.yang@example.org".encode(), True) and guide._quoted(b"13812345678", True)
     assert guide._quoted("退款".encode(), True) and guide._quoted("联系我 liu".encode(), False)
     assert not guide._quoted(b"ang@example.org", False)  # starts inside "yang"
+    assert not guide._quoted(b"yang@example.org", False) and not guide._quoted(b"liu.", True)  # an address is whole
+    assert not guide._quoted(b"liu", True) and guide._quoted(b"liu", False)
     assert not guide._quoted(b"1381234", True) and not guide._quoted(b"li", True)  # ends inside a word
     assert guide._quoted(b"li", False)  # may still grow into "liu"
     assert not guide._quoted(b"nowhere", False)

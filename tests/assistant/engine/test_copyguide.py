@@ -220,3 +220,33 @@ def test_greedy_arguments_over_random_logits_are_valid_json_of_quotes(chat, voca
         text = "{" + b"".join(vocab.token_bytes[i] for i in out[start:]).decode("utf-8", "replace")
         args, _end = json.JSONDecoder().raw_decode(text)
         assert set(args) <= {"contact", "summary"} and all(v and _whole_quote(v, said) for v in args.values()), text
+
+
+def test_the_server_guides_chat_requests_with_tools_on_a_checkpoint_that_opts_in(build_ckpt):
+    import httpx
+
+    from assistant.engine.engine import LLMEngine
+    from assistant.engine.server import create_server
+    from tests.server import serve
+
+    class Recording(LLMEngine):
+        def stream(self, prompt_ids, params=None):
+            self.seen.append(params)
+            return super().stream(prompt_ids, params)
+
+    eng = Recording(build_ckpt("v3_qlora"), max_batch=2)
+    eng.seen = []
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi liu.yang@example.org"}], "max_tokens": 2,
+            "temperature": 0}
+    try:
+        with serve(create_server(eng)) as base, httpx.Client(base_url=base, timeout=60) as http:
+            for opted_in, tools in ((False, TOOLS), (True, TOOLS), (True, None)):
+                eng.config.raw["lingxi_copy_arguments"] = opted_in
+                r = http.post("/v1/chat/completions", json={**body, **({"tools": tools} if tools else {})})
+                assert r.status_code == 200, r.text
+    finally:
+        eng.close()
+    unflagged, guided, no_tools = (p.guide for p in eng.seen)
+    assert unflagged is None and no_tools is None
+    assert isinstance(guided, CopyGuide) and b"liu.yang@example.org" in guided.context
+    assert guided.free_text == {"create_ticket": frozenset({"contact", "summary"})}

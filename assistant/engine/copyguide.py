@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 
 from .callscan import CallScanner
-from .toolcalls import CALL_BEGIN, CALL_END, TOOL_SEP
+from .toolcalls import CALL_BEGIN, CALL_END, TOOL_SEP, function_of, text_of
 
 NEG_INF = float("-inf")
 
@@ -91,9 +91,11 @@ def _free_text(schema) -> bool:
 def _properties(tools: list[dict] | None):
     """(tool name, its parameters' schemas) for each tool, OpenAI-shaped or bare."""
     for tool in tools or []:
-        fn = tool.get("function", tool) if isinstance(tool, dict) else {}
-        params = (fn.get("parameters") or {}) if isinstance(fn, dict) else {}
-        yield fn.get("name") if isinstance(fn, dict) else None, params.get("properties") or {}
+        try:
+            fn = function_of(tool)
+        except ValueError:  # a tool without a name: nothing can call it
+            continue
+        yield fn["name"], (fn.get("parameters") or {}).get("properties") or {}
 
 
 def guided_arguments(tools: list[dict]) -> dict[str, frozenset[str]]:
@@ -130,10 +132,8 @@ def quotable(messages: list[dict]) -> bytes:
     so that no quote spans two of them. The system prompt is left out (it would allow almost anything)."""
     parts = []
     for m in messages:
-        content = m.get("content")
-        if isinstance(content, list):
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        if m.get("role") == "system" or not isinstance(content, str) or not content:
+        content = text_of(m.get("content"))
+        if m.get("role") == "system" or not content:
             continue
         parts += [content, json.dumps(content, ensure_ascii=False)[1:-1]]
     return b"\0".join(p.encode() for p in parts)
@@ -149,7 +149,7 @@ class CopyGuide:
         self.free_text = guided_arguments(tools)
         self.params = parameters(tools)
         self.scanner = CallScanner(vocab)
-        self.fed, self._device = 0, torch.device("cpu")
+        self.fed = 0
 
     def prefill(self, ids: list[int]) -> CopyGuide:
         """Take ``ids`` as already written before the output (a reply the prompt has begun)."""
@@ -217,10 +217,10 @@ class CopyGuide:
             return False
         return not (sc.in_str and sc.is_value and not self.guided(sc))
 
-    def _candidates(self, size: int) -> torch.Tensor:
-        """Ids (< ``size``) that may come next: inside a quote only those starting with a byte that
+    def _candidates(self, logits: torch.Tensor) -> torch.Tensor:
+        """Ids of ``logits`` that may come next: inside a quote only those starting with a byte that
         follows the value somewhere in the context, or a closing quote."""
-        first = self.vocab.first.to(self._device)[:size]
+        first = self.vocab.first.to(logits.device)[: logits.shape[-1]]
         sc, value = self.scanner, self.scanner.cur
         if not (sc.in_str and sc.is_value and value):
             return torch.nonzero(first >= 0).flatten()
@@ -237,9 +237,8 @@ class CopyGuide:
         self.fed = len(output_ids)
         if not self._constrained():
             return logits
-        self._device = logits.device
         # Sorting only the candidates keeps a step deep inside a quote to a few hundred checks.
-        candidates = self._candidates(logits.shape[-1])
+        candidates = self._candidates(logits)
         order = candidates[torch.argsort(logits[candidates], descending=True)].tolist()
         allowed = []
         for token in order:
@@ -255,10 +254,14 @@ class CopyGuide:
         return out
 
 
+def guide_enabled(engine, enabled: bool | None = None) -> bool:
+    """``enabled`` None follows the checkpoint's opt-in; True / False force the guide on or off."""
+    return bool(engine.config.raw.get("lingxi_copy_arguments")) if enabled is None else enabled
+
+
 def guide_for(engine, messages: list[dict], tools: list[dict] | None, enabled: bool | None = None) -> CopyGuide | None:
     """A ``CopyGuide`` for a chat request to ``engine``, or None when no tools are offered or the
-    guide is off: ``enabled`` None follows the checkpoint's opt-in, True / False force it."""
-    on = bool(engine.config.raw.get("lingxi_copy_arguments")) if enabled is None else enabled
-    if not tools or not on:
+    guide is off (``guide_enabled``)."""
+    if not tools or not guide_enabled(engine, enabled):
         return None
     return CopyGuide(engine.guide_vocab, messages, tools)

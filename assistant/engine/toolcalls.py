@@ -27,7 +27,7 @@ OUTPUT_END = "<｜tool▁output▁end｜>"
 
 # ---------------------------------------------------------------- tool definitions
 
-def _function_of(tool: dict) -> dict:
+def function_of(tool: dict) -> dict:
     # Accept the OpenAI shape {"type": "function", "function": {...}} and a bare {...}.
     fn = tool.get("function", tool) if isinstance(tool, dict) else None
     if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
@@ -39,7 +39,7 @@ def tools_system_prompt(tools: Iterable[dict]) -> str:
     """Describe ``tools`` and the exact DeepSeek-V3 call format as system-prompt text."""
     parts = ["## Tools", "You have access to the following tools:", ""]
     for tool in tools:
-        fn = _function_of(tool)
+        fn = function_of(tool)
         parts.append(f"### {fn['name']}")
         if fn.get("description"):
             parts.append(f"Description: {fn['description']}")
@@ -67,7 +67,7 @@ def tools_system_prompt(tools: Iterable[dict]) -> str:
     return "\n".join(parts)
 
 
-def _text_of(content) -> str:
+def text_of(content) -> str:
     # OpenAI content may be a list of parts; only text parts mean anything here.
     if content is None:
         return ""
@@ -89,7 +89,7 @@ def inject_tools(messages: list[dict], tools: Iterable[dict] | None) -> list[dic
     prompt = tools_system_prompt(tools)  # validates before anything is copied
     for i, m in enumerate(messages):
         if m.get("role") == "system":
-            text = _text_of(m.get("content"))
+            text = text_of(m.get("content"))
             messages[i] = {**m, "content": f"{text}\n\n{prompt}" if text else prompt}
             return messages
     return [{"role": "system", "content": prompt}, *messages]

@@ -125,6 +125,7 @@ def main(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from ..cli import _open_engine
     from ..config import EngineError
+    from ..copyguide import guide_enabled
     from .copying import copy_accuracy
     from .loop import encode
 
@@ -139,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
         examples = data.generate(args.split, args.n, args.seed)
         start = time.perf_counter()
         guide = {"auto": None, "on": True, "off": False}[getattr(args, "guide", "auto")]
-        guided = guide if guide is not None else bool(engine.config.raw.get("lingxi_copy_arguments"))
+        guided = guide_enabled(engine, guide)
         preds = predict_all(engine, examples, args.max_tokens, guide=guide)
         seconds = time.perf_counter() - start
     finally:

@@ -95,7 +95,9 @@ def _properties(tools: list[dict] | None):
             fn = function_of(tool)
         except ValueError:  # a tool without a name: nothing can call it
             continue
-        yield fn["name"], (fn.get("parameters") or {}).get("properties") or {}
+        params = fn.get("parameters")
+        props = params.get("properties") if isinstance(params, dict) else None
+        yield fn["name"], props if isinstance(props, dict) else {}  # a malformed schema guides nothing
 
 
 def guided_arguments(tools: list[dict]) -> dict[str, frozenset[str]]:

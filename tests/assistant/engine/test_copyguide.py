@@ -61,6 +61,18 @@ def test_guided_arguments_are_free_text_strings_only():
     assert guided_arguments([optional]) == {"t": frozenset({"when", "tz"})}
 
 
+def test_malformed_tool_schemas_are_left_unguided_not_an_error(chat, vocab):
+    odd = [{"type": "function", "function": {"name": "a", "parameters": {"properties": ["x", "y"]}}},
+           {"type": "function", "function": {"name": "b", "parameters": {"properties": {"q": "not a schema"}}}},
+           {"type": "function", "function": {"name": "c", "parameters": None}},
+           {"type": "function", "function": {"description": "no name"}}]
+    assert guided_arguments(odd) == {"a": frozenset(), "b": frozenset(), "c": frozenset()}
+    guide = CopyGuide(vocab, MESSAGES, odd)
+    logits = torch.randn(len(vocab.token_bytes), generator=torch.Generator().manual_seed(2))
+    out = guide.mask(logits, chat.encode(_head("a", '{"x": "')))
+    assert out is logits  # a value of a parameter the schema does not describe: untouched
+
+
 def test_quotes_start_and_end_on_word_boundaries(vocab):
     guide = CopyGuide(vocab, MESSAGES, TOOLS)
     assert guide._quoted("liu.yang@example.org".encode(), True) and guide._quoted(b"13812345678", True)
@@ -240,13 +252,15 @@ def test_the_server_guides_chat_requests_with_tools_on_a_checkpoint_that_opts_in
             "temperature": 0}
     try:
         with serve(create_server(eng)) as base, httpx.Client(base_url=base, timeout=60) as http:
-            for opted_in, tools in ((False, TOOLS), (True, TOOLS), (True, None)):
+            malformed = [{"type": "function", "function": {"name": "a", "parameters": {"properties": ["x"]}}}]
+            for opted_in, tools in ((False, TOOLS), (True, TOOLS), (True, None), (True, malformed)):
                 eng.config.raw["lingxi_copy_arguments"] = opted_in
                 r = http.post("/v1/chat/completions", json={**body, **({"tools": tools} if tools else {})})
                 assert r.status_code == 200, r.text
     finally:
         eng.close()
-    unflagged, guided, no_tools = (p.guide for p in eng.seen)
+    unflagged, guided, no_tools, odd = (p.guide for p in eng.seen)
+    assert odd.free_text == {"a": frozenset()}  # served, and nothing of it guided
     assert unflagged is None and no_tools is None
     assert isinstance(guided, CopyGuide) and b"liu.yang@example.org" in guided.context
     assert guided.free_text == {"create_ticket": frozenset({"contact", "summary"})}

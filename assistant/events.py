@@ -173,9 +173,10 @@ def delete(event_id: str, *, session: Session) -> int:
 
 def as_dict(event: Event) -> dict[str, Any]:
     tz = ZoneInfo(event.timezone)
+    # The name before the id: a causal model reads which row it is before the id it copies (issue 7).
     return {
-        "id": event.id,
         "title": event.title,
+        "id": event.id,
         "starts_at": event.starts_at.astimezone(tz).isoformat(),
         "ends_at": event.ends_at.astimezone(tz).isoformat() if event.ends_at else None,
         "all_day": event.all_day,

@@ -204,9 +204,10 @@ def cancel_for_event(event_id: str, *, session: Session) -> int:
 
 def as_dict(reminder: Reminder) -> dict[str, Any]:
     tz = ZoneInfo(reminder.timezone)
+    # The text before the id, as in ``events.as_dict``.
     return {
-        "id": reminder.id,
         "text": reminder.text,
+        "id": reminder.id,
         "due_at": reminder.due_at.astimezone(tz).isoformat(),
         "timezone": reminder.timezone,
         "rrule": reminder.rrule,

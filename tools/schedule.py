@@ -33,7 +33,7 @@ def _event_result(event, clashes) -> dict:
     result = {"ok": True, "event": events.as_dict(event)}
     if clashes:
         result["warning"] = "overlaps other events; tell the user"
-        result["overlaps"] = [{"id": e.id, "title": e.title, "starts_at": s.isoformat()} for e, s in clashes]
+        result["overlaps"] = [{"title": e.title, "id": e.id, "starts_at": s.isoformat()} for e, s in clashes]
     return result
 
 

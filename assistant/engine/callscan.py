@@ -24,7 +24,8 @@ JSON_SPACE = " \t\n\r"  # bytes are read one by one, so str.isspace would take 0
 class Rules(Protocol):
     def key_ok(self, scanner: CallScanner, key: bytes, whole: bool) -> bool: ...
     def more_keys(self, scanner: CallScanner) -> bool: ...
-    def value_ok(self, value: bytes, closing: bool) -> bool: ...
+    def may_close(self, scanner: CallScanner) -> bool: ...
+    def value_ok(self, scanner: CallScanner, value: bytes, closing: bool) -> bool: ...
     def guided(self, scanner: CallScanner) -> bool: ...
 
 
@@ -88,7 +89,7 @@ class CallScanner:
                 return False  # closes what is not open
             self._structure(ch)
         if rules and self.in_str and self.is_value and self.top and rules.guided(self):
-            return rules.value_ok(self.cur, False)
+            return rules.value_ok(self, self.cur, False)
         return True
 
     def _string_byte(self, c: int, ch: str, rules: Rules | None) -> bool:
@@ -134,22 +135,24 @@ class CallScanner:
     def _member_ok(self, ch: str, rules: Rules) -> bool:
         """Whether ``ch``, outside any string at the top level, keeps the object well formed: keys
         that are unused parameters, ``:``, a value (a string for a free-text argument), then ``,``
-        while a key is left, or ``}``."""
+        while a key is left, or ``}`` once the required ones have values."""
         if ch in JSON_SPACE:
             return True
         expect = self.expect
         if expect in ("first", "key"):
-            return (ch == '"' and rules.more_keys(self)) or (ch == "}" and expect == "first")
+            return (ch == '"' and rules.more_keys(self)) or (ch == "}" and expect == "first" and rules.may_close(self))
         if expect == "colon":
             return ch == ":"
         if expect == "value":
             return ch == '"' if rules.guided(self) else ch not in ",:}]"
         if ch == ",":
             return rules.more_keys(self)
-        return ch == "}" or (expect == "bare" and ch not in ':"{[')
+        if ch == "}":
+            return rules.may_close(self)
+        return expect == "bare" and ch not in ':"{[]'  # the rest of a number, true, false or null
 
     def _closes(self, rules: Rules) -> bool:
         """The string open at the top level may close here: a whole unused key, or a guided value that is a quote."""
         if not self.is_value:
             return rules.key_ok(self, self.cur, True)
-        return not rules.guided(self) or rules.value_ok(self.cur, True)
+        return not rules.guided(self) or rules.value_ok(self, self.cur, True)

@@ -3,13 +3,15 @@
 Does: ``CopyGuide`` is a per-request logits guide the sampler consults before every token
 (``SamplingParams.guide``). It follows the DeepSeek-V3 tool-call block as it is generated
 (``callscan.CallScanner``) and, inside the arguments object of an offered tool, keeps keys to the
-tool's unused parameters (no ``,`` or new key once all are used), and, while the model is
-writing the value of a top-level free-text string argument (no ``enum``; an optional string
-counts: a title, a time phrase, an id), keeps only the tokens that extend the value to something
+tool's unused parameters (no ``,`` or new key once all are used, no ``}`` before the required
+ones), and, while the model is writing the value of a top-level free-text string argument (no
+``enum``; an optional string counts: a title, a time phrase, an id), keeps only the tokens that extend the value to something
 the user, a tool result or an earlier reply said verbatim (its JSON-escaped form counts too),
 starting where a word starts; the closing quote is allowed once the value is a non-empty quote
 that ends where a word ends (``_quoted``). Of the allowed tokens the ``keep`` most likely survive, in the
 model's own order, so greedy decoding takes the model's best choice among real quotes.
+An id argument (a parameter named ``id`` or ``*_id``) quotes a whole id instead: a string a tool
+result gave under an id key, or a UUID the user pasted (``id_values``), when the conversation has one.
 
 Why: Lingxi's bundled model (issue 7) is a 10 M-parameter model, and its tool calls failed where
 a copied span starts (``he@example.org`` for ``liu.yang@example.org``) or ends; its training data
@@ -27,6 +29,7 @@ quote the conversation (the model then writes what it likes).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import torch
@@ -88,8 +91,8 @@ def _free_text(schema) -> bool:
     return any(_free_text(s) for s in [*schema.get("anyOf", []), *schema.get("oneOf", [])])
 
 
-def _properties(tools: list[dict] | None):
-    """(tool name, its parameters' schemas) for each tool, OpenAI-shaped or bare."""
+def _schemas(tools: list[dict] | None):
+    """(tool name, its parameters' schemas, the names it requires) for each tool, OpenAI-shaped or bare."""
     for tool in tools or []:
         try:
             fn = function_of(tool)
@@ -97,12 +100,63 @@ def _properties(tools: list[dict] | None):
             continue
         params = fn.get("parameters")
         props = params.get("properties") if isinstance(params, dict) else None
-        yield fn["name"], props if isinstance(props, dict) else {}  # a malformed schema guides nothing
+        props = props if isinstance(props, dict) else {}  # a malformed schema guides nothing
+        need = params.get("required") if isinstance(params, dict) else None
+        yield fn["name"], props, frozenset(need if isinstance(need, list) else ()) & frozenset(props)
+
+
+def _properties(tools: list[dict] | None):
+    """(tool name, its parameters' schemas) for each tool."""
+    for name, props, _ in _schemas(tools):
+        yield name, props
+
+
+def required(tools: list[dict]) -> dict[str, frozenset[str]]:
+    """Tool name -> the parameters its schema requires (of those it declares)."""
+    return {name: need for name, _, need in _schemas(tools)}
 
 
 def guided_arguments(tools: list[dict]) -> dict[str, frozenset[str]]:
     """Tool name -> its top-level free-text string parameters (the ones a user's words fill)."""
     return {name: frozenset(k for k, s in props.items() if _free_text(s)) for name, props in _properties(tools)}
+
+
+def _is_id(key) -> bool:
+    return isinstance(key, str) and (key == "id" or key.endswith("_id"))
+
+
+def id_arguments(tools: list[dict]) -> dict[str, frozenset[str]]:
+    """Tool name -> its free-text parameters that name a record by id (``event_id``, ``reminder_id``)."""
+    return {name: frozenset(filter(_is_id, keys)) for name, keys in guided_arguments(tools).items()}
+
+
+UUID = re.compile(rb"\b[0-9a-fA-F]{8}(?:-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}\b")
+
+
+def id_values(messages: list[dict]) -> bytes:
+    """The ids an id argument may take, each between NULs: the strings tool results give under an
+    id key (``{"title": ..., "id": ...}`` rows, ``conversation_id``), and UUIDs in the user's words.
+    Empty when there are none (an id argument is then quoted like any other)."""
+    found: dict[bytes, None] = {}
+
+    def walk(node) -> None:
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            if isinstance(value, str) and _is_id(key) and value and "\0" not in value:
+                found[value.encode()] = None
+            else:
+                walk(value)
+
+    for m in messages:
+        content = text_of(m.get("content"))
+        if m.get("role") == "tool" and content:
+            try:
+                walk(json.loads(content))
+            except ValueError:  # a tool that answered plain text names no ids
+                continue
+        elif m.get("role") == "user" and content:
+            found.update(dict.fromkeys(UUID.findall(content.encode())))
+    return b"\0" + b"\0".join(found) + b"\0" if found else b""
 
 
 def parameters(tools: list[dict]) -> dict[str, frozenset[str]]:
@@ -148,8 +202,11 @@ class CopyGuide:
     def __init__(self, vocab: GuideVocab, messages: list[dict], tools: list[dict], keep: int = 16):
         self.vocab, self.keep = vocab, keep
         self.context = quotable(messages)
+        self.ids = id_values(messages)
         self.free_text = guided_arguments(tools)
+        self.id_params = id_arguments(tools)
         self.params = parameters(tools)
+        self.required = required(tools)
         self.scanner = CallScanner(vocab)
         self.fed = 0
 
@@ -175,7 +232,18 @@ class CopyGuide:
         names = self.params.get(scanner.name)
         return names is None or bool(names - scanner.used)
 
-    def value_ok(self, value: bytes, closing: bool) -> bool:
+    def may_close(self, scanner: CallScanner) -> bool:
+        """``}`` once every required parameter has a value, as a JSON-schema grammar would have it."""
+        return self.required.get(scanner.name, frozenset()) <= scanner.used
+
+    def _source(self, scanner: CallScanner) -> tuple[bytes, bool]:
+        """(what the value being written may quote, whether only whole entries of it): the ids for an
+        id argument when the conversation has any, else the conversation's texts."""
+        if self.ids and scanner.key in self.id_params.get(scanner.name, ()):
+            return self.ids, True
+        return self.context, False
+
+    def value_ok(self, scanner: CallScanner, value: bytes, closing: bool) -> bool:
         """``value`` is (or, not ``closing``, may grow into) a quote of the conversation: no leading or
         trailing whitespace, whole characters, on word boundaries (``_quoted``)."""
         if not value:
@@ -189,13 +257,17 @@ class CopyGuide:
                 value.decode("utf-8")
             except UnicodeDecodeError:
                 return False
-        return self._quoted(value, closing)
+        return self._quoted(value, closing, *self._source(scanner))
 
-    def _quoted(self, text: bytes, closing: bool) -> bool:
+    def _quoted(self, text: bytes, closing: bool, ctx: bytes | None = None, whole: bool = False) -> bool:
         """Whether ``text`` occurs in the context starting at a word boundary (and ending at one when
         ``closing``): a quote never cuts an English word or a number in two, which keeps a small
-        model from closing ``liu.yang@example.org`` as ``l`` or starting it at ``yang``'s ``ng``."""
-        ctx, at = self.context, self.context.find(text)
+        model from closing ``liu.yang@example.org`` as ``l`` or starting it at ``yang``'s ``ng``.
+        ``whole``: ``ctx`` is NUL-delimited entries (``id_values``) and the quote is one of them."""
+        ctx = self.context if ctx is None else ctx
+        if whole:
+            return b"\0" + text + (b"\0" if closing else b"") in ctx
+        at = ctx.find(text)
         while at >= 0:
             if _boundary(ctx, at) and (not closing or _boundary(ctx, at + len(text))):
                 return True
@@ -226,11 +298,14 @@ class CopyGuide:
         sc, value = self.scanner, self.scanner.cur
         if not (sc.in_str and sc.is_value and value):
             return torch.nonzero(first >= 0).flatten()
-        nexts, at = {ord('"')}, self.context.find(value)
+        ctx, whole = self._source(sc)
+        if whole:
+            value = b"\0" + value
+        nexts, at = {ord('"')}, ctx.find(value)
         while at >= 0:
-            if at + len(value) < len(self.context):
-                nexts.add(self.context[at + len(value)])
-            at = self.context.find(value, at + 1)
+            if at + len(value) < len(ctx):
+                nexts.add(ctx[at + len(value)])
+            at = ctx.find(value, at + 1)
         return torch.nonzero(torch.isin(first, torch.tensor(sorted(nexts), device=first.device))).flatten()
 
     def mask(self, logits: torch.Tensor, output_ids: list[int]) -> torch.Tensor:

@@ -60,11 +60,24 @@ def _list_events(g):
     return [g.user("list_events_range", start=start, end=end), g.call("list_events", {"start": start, "end": end})]
 
 
+def _among(g, key: str, target: str) -> list[str]:
+    """``target`` and one to three other distinct ``key`` fill-ins, shuffled: the rows of a listing,
+    never the target alone, so the id to copy must be found by its row's name."""
+    names, want = [target], 1 + g.rng.randint(1, 3)
+    for _ in range(20):  # a small pool may not hold three others
+        if len(names) >= want:
+            break
+        name = g.v(key)
+        if name not in names:
+            names.append(name)
+    g.rng.shuffle(names)
+    return names
+
+
 def _events_listed(g, title):
-    """list_events call + result holding the target event among others."""
-    titles = [title] + [t for t in dict.fromkeys(g.v("title") for _ in range(2)) if t != title]
-    g.rng.shuffle(titles)
-    events = [{"id": g.uid(), "title": t, "starts_at": g.stamp()} for t in titles]
+    """list_events call + result holding the target event among others. Rows put the name before
+    the id, as the app's tools do (``assistant.events.as_dict``)."""
+    events = [{"title": t, "id": g.uid(), "starts_at": g.stamp()} for t in _among(g, "title", title)]
     g.ctx["event"] = next(e for e in events if e["title"] == title)
     return [g.call("list_events", {}), g.result({"ok": True, "events": events})]
 
@@ -118,9 +131,7 @@ def _list_reminders(g):
 
 
 def _reminders_listed(g, text):
-    texts = [text] + [t for t in dict.fromkeys(g.v("text") for _ in range(2)) if t != text]
-    g.rng.shuffle(texts)
-    items = [{"id": g.uid(), "text": t, "due_at": g.stamp(), "status": "scheduled"} for t in texts]
+    items = [{"text": t, "id": g.uid(), "due_at": g.stamp(), "status": "scheduled"} for t in _among(g, "text", text)]
     g.ctx["reminder"] = next(x for x in items if x["text"] == text)
     return [g.call("list_reminders", {}), g.result({"ok": True, "reminders": items})]
 
@@ -188,11 +199,11 @@ def follow_up(g, name: str) -> list[dict]:
     try:
         if name == "create_event":
             time = g.iso(a["start"])
-            ev = {"id": g.uid(), "title": a["title"], "starts_at": time}
+            ev = {"title": a["title"], "id": g.uid(), "starts_at": time}
             if g.rng.random() < 0.3:
                 other = g.v("title")
                 res = {"ok": True, "event": ev, "warning": "overlaps other events; tell the user",
-                       "overlaps": [{"id": g.uid(), "title": other, "starts_at": time}]}
+                       "overlaps": [{"title": other, "id": g.uid(), "starts_at": time}]}
                 return [*msgs, g.result(res), g.say("r_event_clash", title=a["title"], time=time, other=other)]
             return [*msgs, g.result({"ok": True, "event": ev}), g.say("r_event", title=a["title"], time=time)]
         if name == "update_event":
@@ -200,12 +211,11 @@ def follow_up(g, name: str) -> list[dict]:
             ev.update({k: v for k, v in a.items() if k in ("title", "location")})
             if "start" in a:
                 ev["starts_at"] = g.iso(a["start"])
-            del ev["id"]
-            return [*msgs, g.result({"ok": True, "event": {"id": a["event_id"], **ev}}),
+            return [*msgs, g.result({"ok": True, "event": ev}),
                     g.say("r_update", title=ev["title"], time=ev["starts_at"])]
         if name == "create_reminder":
             time = g.iso(a["when"]) if "when" in a else g.stamp()
-            rem = {"id": g.uid(), "text": a["text"], "due_at": time, "status": "scheduled"}
+            rem = {"text": a["text"], "id": g.uid(), "due_at": time, "status": "scheduled"}
             return [*msgs, g.result({"ok": True, "reminder": rem}), g.say("r_reminder", text=a["text"], time=time)]
         if name == "update_reminder":
             rem = dict(g.ctx["reminder"], **({"text": a["text"]} if "text" in a else {}))
@@ -223,7 +233,7 @@ def follow_up(g, name: str) -> list[dict]:
     if name in ("list_events", "list_reminders"):
         key, field, stamp = ("events", "title", "starts_at") if name == "list_events" else ("reminders", "text", "due_at")
         vocab = "title" if name == "list_events" else "text"
-        items = [{"id": g.uid(), field: t, stamp: g.stamp()} for t in dict.fromkeys(g.v(vocab) for _ in range(g.rng.randint(0, 3)))]
+        items = [{field: t, "id": g.uid(), stamp: g.stamp()} for t in dict.fromkeys(g.v(vocab) for _ in range(g.rng.randint(0, 3)))]
         if not items:
             return [*msgs, g.result({"ok": True, key: []}), g.say(f"r_no_{key}")]
         text = sep.join(f"{x[field]} {x[stamp]}" for x in items)

@@ -71,6 +71,7 @@ def test_create_stores_and_shows_local_times(lingxi):
         "id": eid, "title": "和王总开会", "starts_at": "2026-11-23T09:00:00+08:00", "ends_at": "2026-11-23T10:30:00+08:00",
         "all_day": False, "location": "三楼", "notes": "带合同", "rrule": "FREQ=WEEKLY;BYDAY=MO", "timezone": "Asia/Shanghai",
     }
+    assert list(shown)[:2] == ["title", "id"]  # the name before the id, for a causal model picking a row
 
 
 def test_naive_start_is_wall_time_in_the_events_zone(lingxi):

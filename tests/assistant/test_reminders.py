@@ -246,6 +246,7 @@ def test_as_dict_shows_local_time_and_fields(lingxi):
         "webhook_url": None, "email_to": None, "status": "scheduled", "last_error": None, "last_fired_at": None,
         "fire_count": 0,
     }
+    assert list(shown)[:2] == ["text", "id"]  # the name before the id, for a causal model picking a row
 
 
 @pytest.mark.parametrize("fire", [False, True])

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from assistant.engine.copyguide import CopyGuide, GuideVocab, guide_for, guided_arguments, quotable
+from assistant.engine.copyguide import CopyGuide, GuideVocab, guide_for, guided_arguments, id_values, quotable
 from assistant.engine.toolcalls import render_tool_calls
 from assistant.engine.train import data
 from assistant.engine.train import tokenizer as ttok
@@ -112,10 +112,10 @@ def test_outside_a_guided_value_the_logits_are_untouched(chat, vocab):
         assert CopyGuide(vocab, MESSAGES, TOOLS).mask(logits, chat.encode(text)) is logits
 
 
-def _greedy_value(chat, vocab, guide, prefix: str, seed: int, steps: int = 40) -> str:
+def _greedy_value(chat, vocab, guide, prefix: str, seed: int, steps: int = 40, name: str = "create_ticket") -> str:
     """Greedy decoding over random logits from ``prefix`` until the value's closing quote."""
     gen = torch.Generator().manual_seed(seed)
-    out = chat.encode(_head("create_ticket", prefix))
+    out = chat.encode(_head(name, prefix))
     start = len(out)
     for _ in range(steps):
         logits = torch.randn(len(vocab.token_bytes), generator=gen)
@@ -194,10 +194,10 @@ def test_through_the_engine_a_random_model_quotes_the_conversation(build_ckpt):
     assert values[1] not in said, values  # the same model unguided writes something else
 
 
-def _allowed_texts(chat, vocab, guide, prefix: str) -> list[str]:
+def _allowed_texts(chat, vocab, guide, prefix: str, name: str = "create_ticket") -> list[str]:
     guide.keep = len(vocab.token_bytes)
     logits = torch.zeros(len(vocab.token_bytes))
-    out = guide.mask(logits, chat.encode(_head("create_ticket", prefix)))
+    out = guide.mask(logits, chat.encode(_head(name, prefix)))
     return [vocab.token_bytes[i].decode("utf-8", "replace") for i in torch.isfinite(out).nonzero().flatten().tolist()]
 
 
@@ -264,3 +264,49 @@ def test_the_server_guides_chat_requests_with_tools_on_a_checkpoint_that_opts_in
     assert unflagged is None and no_tools is None
     assert isinstance(guided, CopyGuide) and b"liu.yang@example.org" in guided.context
     assert guided.free_text == {"create_ticket": frozenset({"contact", "summary"})}
+
+
+ID_TOOLS = [{"type": "function", "function": {"name": "update_event", "parameters": {"type": "object", "properties": {
+    "event_id": {"type": "string"}, "title": {"type": "string"}}, "required": ["event_id"]}}}]
+PASTED = "0f8e2d1c-4b5a-4c3d-9e8f-7a6b5c4d3e2f"
+LISTED = [
+    {"role": "user", "content": f"把季度复盘改名为年度复盘，另外 {PASTED} 那个也看看"},
+    {"role": "tool", "content": json.dumps({"ok": True, "events": [
+        {"title": "季度复盘", "id": "9f2c41ab77d0", "starts_at": "2027-01-04T09:00:00+08:00"},
+        {"title": "周会", "id": "c0ffee1234ab"}], "warning": "overlaps",
+        "overlaps": [{"title": "午餐", "id": "aa11bb22cc33"}], "ticket_id": 42}, ensure_ascii=False)},
+    {"role": "tool", "content": "plain text, id 77"},
+]
+
+
+def test_id_values_are_the_ids_tool_results_give_and_uuids_the_user_pasted():
+    ids = id_values(LISTED).split(b"\0")
+    assert ids[0] == ids[-1] == b""  # each id between NULs
+    assert set(ids[1:-1]) == {b"9f2c41ab77d0", b"c0ffee1234ab", b"aa11bb22cc33", PASTED.encode()}
+    assert id_values(MESSAGES[:2]) == b""  # no tool result, no UUID: nothing to restrict to
+
+
+def test_an_id_argument_is_a_whole_id_from_the_conversation_whatever_the_logits(chat, vocab):
+    ids = {"9f2c41ab77d0", "c0ffee1234ab", "aa11bb22cc33", PASTED}
+    got = [_greedy_value(chat, vocab, CopyGuide(vocab, LISTED, ID_TOOLS), '{"event_id": "', s, name="update_event")
+           for s in range(20)]
+    assert set(got) <= ids and len(set(got)) > 1, got  # whole ids only, and the logits still choose which
+    started = _greedy_value(chat, vocab, CopyGuide(vocab, LISTED, ID_TOOLS), '{"event_id": "c0f', 0, name="update_event")
+    assert "c0f" + started == "c0ffee1234ab"
+    # Another free-text argument still quotes any text; without ids an id argument does too.
+    said = quotable(LISTED).decode()
+    title = _greedy_value(chat, vocab, CopyGuide(vocab, LISTED, ID_TOOLS), '{"event_id": "c0ffee1234ab", "title": "', 1,
+                          name="update_event")
+    assert title and _whole_quote(title, said) and title not in ids
+    plain = [_greedy_value(chat, vocab, CopyGuide(vocab, MESSAGES[:2], ID_TOOLS), '{"event_id": "', s, name="update_event")
+             for s in range(5)]
+    assert all(v and _whole_quote(v, quotable(MESSAGES[:2]).decode()) for v in plain), plain
+
+
+def test_the_object_closes_only_once_the_required_parameters_have_values(chat, vocab):
+    def closes(prefix):
+        return "}" in [t.strip() for t in _allowed_texts(chat, vocab, CopyGuide(vocab, LISTED, ID_TOOLS), prefix, "update_event")]
+
+    assert not closes("{") and not closes('{"title": "周会"')
+    assert closes('{"event_id": "c0ffee1234ab"') and closes('{"title": "周会", "event_id": "c0ffee1234ab"')
+    assert "}" in [t.strip() for t in _allowed_texts(chat, vocab, CopyGuide(vocab, MESSAGES, TOOLS), "{")]  # none required

@@ -118,7 +118,7 @@ def agenda(*, session: Session, start: datetime, end: datetime) -> list[dict[str
     items = []
     for event in session.scalars(query):
         for s, e in expand(event, start, end):
-            items.append({**as_dict(event), "occurrence_start": s.isoformat(), "occurrence_end": e.isoformat()})
+            items.append(occurrence(event, s, e))
     return sorted(items, key=lambda item: item["occurrence_start"])
 
 
@@ -185,6 +185,11 @@ def as_dict(event: Event) -> dict[str, Any]:
         "rrule": event.rrule,
         "timezone": event.timezone,
     }
+
+
+def occurrence(event: Event, start: datetime, end: datetime) -> dict[str, Any]:
+    """One occurrence of ``event`` as ``agenda`` lists it: the event, then this occurrence's times."""
+    return {**as_dict(event), "occurrence_start": start.isoformat(), "occurrence_end": end.isoformat()}
 
 
 def to_ics(events: list[Event], *, now: datetime | None = None) -> bytes:

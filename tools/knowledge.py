@@ -12,6 +12,14 @@ from __future__ import annotations
 from tools.registry import ToolContext
 
 SNIPPET = 1200  # characters of each passage sent to the model
+ANSWER_FROM_PASSAGES = ("Answer only from these passages and cite them as [ref], e.g. [1]. If they don't answer "
+                        "the question, say so and offer a human.")
+NO_PASSAGE = {
+    "passages": [],
+    "no_relevant_passage": True,
+    "instruction": "The knowledge base has no relevant passage. Say you don't know, and offer to pass "
+    "the question to a human (create_ticket with the customer's contact).",
+}
 
 
 def search_knowledge_base(context: ToolContext, query: str, k: int = 4) -> dict:
@@ -30,12 +38,7 @@ def search_knowledge_base(context: ToolContext, query: str, k: int = 4) -> dict:
     hits.sort(key=lambda h: h.dense_score if h.dense_score is not None else -1.0, reverse=True)
     hits = hits[:k]
     if not hits or not context.kb.retriever.answerable(hits):
-        return {
-            "passages": [],
-            "no_relevant_passage": True,
-            "instruction": "The knowledge base has no relevant passage. Say you don't know, and offer to pass "
-            "the question to a human (create_ticket with the customer's contact).",
-        }
+        return dict(NO_PASSAGE)
     passages = [
         {
             "ref": i,
@@ -49,8 +52,4 @@ def search_knowledge_base(context: ToolContext, query: str, k: int = 4) -> dict:
         }
         for i, h in enumerate(hits, start=1)
     ]
-    return {
-        "passages": passages,
-        "instruction": "Answer only from these passages and cite them as [ref], e.g. [1]. If they don't answer "
-        "the question, say so and offer a human.",
-    }
+    return {"passages": passages, "instruction": ANSWER_FROM_PASSAGES}

@@ -51,6 +51,17 @@ PROFILES: Mapping[str, frozenset[str]] = MappingProxyType(
 )
 
 
+
+def compact(value: Any) -> Any:
+    """``value`` without its empty dict entries (None or ""), recursively: the model reads every key
+    it is sent, and ``"notes": ""`` tells it nothing a missing key does not. Lists stay whole (an
+    empty ``passages`` list is an answer)."""
+    if isinstance(value, dict):
+        return {k: compact(v) for k, v in value.items() if v is not None and v != ""}
+    if isinstance(value, list):
+        return [compact(v) for v in value]
+    return value
+
 @dataclass
 class ToolContext:
     """What a running tool may know about its caller."""
@@ -210,4 +221,4 @@ class Registry:
             return ToolResult.error(f"{type(exc).__name__}: {exc}")
         if isinstance(value, str):
             return ToolResult(ok=True, content=value)
-        return ToolResult(ok=True, content=json.dumps(value, ensure_ascii=False, default=str))
+        return ToolResult(ok=True, content=json.dumps(compact(value), ensure_ascii=False, default=str))

@@ -10,7 +10,7 @@ import pytest
 from assistant.config import Settings
 from assistant.db import Database
 from tools.builtin import default_registry
-from tools.registry import PROFILES, Registry, ToolContext, ToolResult, make_tool, parse_docstring
+from tools.registry import PROFILES, Registry, ToolContext, ToolResult, compact, make_tool, parse_docstring
 
 
 # --------------------------------------------------------------------------- sample tools
@@ -254,9 +254,15 @@ def test_execute_success_with_context(registry, owner):
     result = registry.execute("find_books", '{"query": "三体", "tags": ["科幻"]}', context=owner)
     assert result.ok is True
     assert json.loads(result.content) == {
-        "profile": "owner", "query": "三体", "tags": ["科幻"], "sort": "newest", "limit": 5, "note": None,
-    }
+        "profile": "owner", "query": "三体", "tags": ["科幻"], "sort": "newest", "limit": 5,
+    }  # "note": None left out (``compact``)
     assert "三体" in result.content  # ensure_ascii=False
+
+
+def test_results_are_sent_without_empty_entries():
+    value = {"a": None, "b": "", "c": [], "d": 0, "e": False, "f": [{"x": None, "y": 1}, None], "g": {"h": ""}}
+    assert compact(value) == {"c": [], "d": 0, "e": False, "f": [{"y": 1}, None], "g": {}}
+    assert compact("") == "" and compact([None, ""]) == [None, ""]  # only dict entries are dropped
 
 
 def test_execute_str_returned_verbatim(registry, owner):

@@ -4,9 +4,10 @@
 (tool calls, follow-ups after tool results, grounded answers with citations,
 "I don't know" with a hand-off, chit-chat, refusals) in Chinese and English. The
 system prompts and tool schemas are the app's own, times in tool results come from
-the app's time parser, and ids have the app's format, so the model sees what it will
-see at run time. Every tool argument is a verbatim span of the conversation and every
-grounded answer a verbatim sentence of a passage, which is what the evaluation checks.
+the app's time parser, ids have the app's format, and events, reminders and passages
+are the tools' own shapes (``data_shapes``), so the model sees what it will see at run
+time. Every tool argument is a verbatim span of the conversation and every grounded
+answer a verbatim sentence of a passage, which is what the evaluation checks.
 
 The "heldout" split uses other templates and vocabulary than "train": each list in
 ``data_en``/``data_zh`` is cut into two disjoint pools by ``split_pool``. This module
@@ -23,10 +24,11 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from assistant.engine.train import data_compose, data_en, data_extra_en, data_extra_zh, data_random, data_zh
+from assistant.engine.train import data_compose, data_en, data_extra_en, data_extra_zh, data_random, data_shapes, data_zh
 from assistant.engine.train.data_tools import BUILDERS, follow_up
 from assistant.prompts import system_prompt
 from tools.builtin import default_registry
+from tools.knowledge import NO_PASSAGE
 from tools.registry import PROFILES
 from tools.timeparse import resolve
 
@@ -39,9 +41,6 @@ VOCAB = {"zh": data_zh, "en": data_en}
 # Train-only material, appended after split_pool has taken the held-out share of the
 # original lists, so the held-out split is unchanged by it.
 EXTRA = {"zh": data_extra_zh, "en": data_extra_en}
-NO_PASSAGE = {"passages": [], "no_relevant_passage": True,
-              "instruction": "The knowledge base has no relevant passage. Say you don't know, and offer to pass "
-              "the question to a human (create_ticket with the customer's contact)."}
 OWNER_TOOLS = sorted(PROFILES["owner"])
 CS_TOOLS = sorted(PROFILES["customer_service"])
 
@@ -175,13 +174,17 @@ class _Gen:
     def uid(self) -> str:
         return "%032x" % self.rng.getrandbits(128)
 
-    def iso(self, text: str) -> str:
+    def at(self, text: str) -> datetime:
         """The app's resolution of a time phrase; TimeParseError carries its question."""
-        return resolve(text, now=self.now, tz=self.zone).when.isoformat()
+        return resolve(text, now=self.now, tz=self.zone).when
+
+    def moment(self) -> datetime:
+        """A time in the coming week (inside list_events' default range), on the hour or half-hour."""
+        return (self.now + timedelta(days=self.rng.randint(1, 6), hours=self.rng.randint(0, 10))).replace(
+            minute=self.rng.choice((0, 30)), second=0)
 
     def stamp(self) -> str:
-        return (self.now + timedelta(days=self.rng.randint(1, 9), hours=self.rng.randint(0, 10))).replace(
-            minute=self.rng.choice((0, 30)), second=0).isoformat()
+        return self.moment().isoformat()
 
     def one_offs(self) -> list[str]:
         return _times(self.lang, self.split)[0]
@@ -230,8 +233,7 @@ def _kb(g: _Gen, answerable: bool, free: bool = False) -> tuple[list[dict], list
             text = answer if g.rng.random() < 0.5 else j.join([topic[3][0].format(biz=biz), answer])
             texts.append((text, topic[0]))
         g.rng.shuffle(texts)
-        items = [{"ref": i, "source": f"{src}.md", "text": t} for i, (t, src) in enumerate(texts, 1)]
-        msgs.append(g.result({"passages": items}))
+        msgs.append(g.result(data_shapes.passages(texts, _scores(g, len(texts)))))
         passages = [t for t, _ in texts]
         if answerable:
             ref = next(i for i, (t, _) in enumerate(texts, 1) if t.endswith(answer))
@@ -242,14 +244,19 @@ def _kb(g: _Gen, answerable: bool, free: bool = False) -> tuple[list[dict], list
     return msgs, passages
 
 
+def _scores(g: _Gen, n: int) -> list[float]:
+    """Relevance scores in rank order, as the retriever reports them (cosine, above its threshold)."""
+    return sorted((g.rng.uniform(0.45, 0.9) for _ in range(n)), reverse=True)
+
+
 def _kb_answered(g: _Gen) -> tuple[list[dict], list[str]]:
     """A grounded answer about a random topic (``data_compose.answered``), shaped like ``_kb``'s."""
     question, answer, others = data_compose.answered(g.lang, g.rng, g.rng.randint(1, 2))
     texts = [answer, *others]
     g.rng.shuffle(texts)
-    items = [{"ref": i, "source": "faq.md", "text": t} for i, t in enumerate(texts, 1)]
+    found = data_shapes.passages([(t, "faq") for t in texts], _scores(g, len(texts)))
     msgs = [{"role": "user", "content": g.phrase("kb_ask", q=question)}, g.call("search_knowledge_base", {"query": question}),
-            g.result({"passages": items}), {"role": "assistant", "content": f"{answer} [{texts.index(answer) + 1}]"}]
+            g.result(found), {"role": "assistant", "content": f"{answer} [{texts.index(answer) + 1}]"}]
     return msgs, texts
 
 

@@ -3,8 +3,8 @@ tool call (``BUILDERS``), and the same followed by a realistic, trimmed tool res
 and the assistant's confirmation (``follow_up``).
 
 Tools that act on an existing event or reminder first list them, so the id in the
-call is copied from an earlier tool result, as it must be at run time. Results keep
-only the fields a reply needs; their shapes follow ``tools/*.py``.
+call is copied from an earlier tool result, as it must be at run time. Events, reminders
+and passages in results are built by ``data_shapes``, in the tools' own shapes.
 
 Builders take ``data._Gen`` and reach the pools, times and knowledge base only through
 it, so this module does not import ``data`` (which imports it).
@@ -12,8 +12,10 @@ it, so this module does not import ``data`` (which imports it).
 
 from __future__ import annotations
 
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from assistant.engine.train import data_shapes as shapes
 from tools.timeparse import TimeParseError
 
 
@@ -52,12 +54,16 @@ def _create_event(g):
 def _list_events(g):
     r, days = g.rng.random(), g.split_of(g.m.RANGE_DAYS)
     if r < 0.4:
-        return [g.user("list_events"), g.call("list_events", {})]
-    start = g.rng.choice(days)
-    if r < 0.8:
-        return [g.user("list_events_start", start=start), g.call("list_events", {"start": start})]
-    end = g.rng.choice([d for d in days if d != start])
-    return [g.user("list_events_range", start=start, end=end), g.call("list_events", {"start": start, "end": end})]
+        msg, args = g.user("list_events"), {}
+    elif r < 0.8:
+        start = g.rng.choice(days)
+        msg, args = g.user("list_events_start", start=start), {"start": start}
+    else:
+        start = g.rng.choice(days)
+        end = g.rng.choice([d for d in days if d != start])
+        msg, args = g.user("list_events_range", start=start, end=end), {"start": start, "end": end}
+    g.ctx["args"] = args
+    return [msg, g.call("list_events", args)]
 
 
 def _among(g, key: str, target: str) -> list[str]:
@@ -77,9 +83,9 @@ def _among(g, key: str, target: str) -> list[str]:
 def _events_listed(g, title):
     """list_events call + result holding the target event among others. Rows put the name before
     the id, as the app's tools do (``assistant.events.as_dict``)."""
-    events = [{"title": t, "id": g.uid(), "starts_at": g.stamp()} for t in _among(g, "title", title)]
+    events = [shapes.occurrence(g.uid(), t, g.moment(), g.zone) for t in _among(g, "title", title)]
     g.ctx["event"] = next(e for e in events if e["title"] == title)
-    return [g.call("list_events", {}), g.result({"ok": True, "events": events})]
+    return [g.call("list_events", {}), g.result(shapes.agenda(events, g.now))]
 
 
 def _update_event(g):
@@ -131,7 +137,7 @@ def _list_reminders(g):
 
 
 def _reminders_listed(g, text):
-    items = [{"text": t, "id": g.uid(), "due_at": g.stamp(), "status": "scheduled"} for t in _among(g, "text", text)]
+    items = [shapes.reminder(g.uid(), t, g.moment(), g.zone) for t in _among(g, "text", text)]
     g.ctx["reminder"] = next(x for x in items if x["text"] == text)
     return [g.call("list_reminders", {}), g.result({"ok": True, "reminders": items})]
 
@@ -190,6 +196,16 @@ def _ask(g, msgs, exc):
             {"role": "assistant", "content": q}]
 
 
+def _agenda(g, rows, args) -> dict:
+    """``shapes.agenda`` over the range the call asked for (from now when it cannot be resolved)."""
+    try:
+        start = g.at(args["start"]) if "start" in args else g.now
+        end = g.at(args["end"]) if "end" in args else None
+    except TimeParseError:
+        start, end = g.now, None
+    return shapes.agenda(rows, start, end if end and end > start else None)
+
+
 def follow_up(g, name: str) -> list[dict]:
     """A ``name`` request, its call, a trimmed result and the reply restating it."""
     if name == "search_knowledge_base":
@@ -198,8 +214,9 @@ def follow_up(g, name: str) -> list[dict]:
     a, sep = g.ctx.get("args", {}), "；" if g.lang == "zh" else "; "
     try:
         if name == "create_event":
-            time = g.iso(a["start"])
-            ev = {"title": a["title"], "id": g.uid(), "starts_at": time}
+            ev = shapes.event(g.uid(), a["title"], g.at(a["start"]), g.zone, location=a.get("location", ""),
+                              all_day=a.get("all_day", False))
+            time = ev["starts_at"]
             if g.rng.random() < 0.3:
                 other = g.v("title")
                 res = {"ok": True, "event": ev, "warning": "overlaps other events; tell the user",
@@ -207,20 +224,21 @@ def follow_up(g, name: str) -> list[dict]:
                 return [*msgs, g.result(res), g.say("r_event_clash", title=a["title"], time=time, other=other)]
             return [*msgs, g.result({"ok": True, "event": ev}), g.say("r_event", title=a["title"], time=time)]
         if name == "update_event":
-            ev = dict(g.ctx["event"])
-            ev.update({k: v for k, v in a.items() if k in ("title", "location")})
-            if "start" in a:
-                ev["starts_at"] = g.iso(a["start"])
+            old = g.ctx["event"]
+            start = g.at(a["start"]) if "start" in a else datetime.fromisoformat(old["starts_at"])
+            ev = shapes.event(old["id"], a.get("title", old["title"]), start, g.zone, location=a.get("location", ""))
             return [*msgs, g.result({"ok": True, "event": ev}),
                     g.say("r_update", title=ev["title"], time=ev["starts_at"])]
         if name == "create_reminder":
-            time = g.iso(a["when"]) if "when" in a else g.stamp()
-            rem = {"text": a["text"], "id": g.uid(), "due_at": time, "status": "scheduled"}
+            rem = shapes.reminder(g.uid(), a["text"], g.at(a["when"]) if "when" in a else g.moment(), g.zone,
+                                  channels=a.get("channels", ["inapp"]), event_id=a.get("event_id"),
+                                  lead_minutes=a.get("lead_minutes", 0))
+            time = rem["due_at"]
             return [*msgs, g.result({"ok": True, "reminder": rem}), g.say("r_reminder", text=a["text"], time=time)]
         if name == "update_reminder":
-            rem = dict(g.ctx["reminder"], **({"text": a["text"]} if "text" in a else {}))
-            if "when" in a:
-                rem["due_at"] = g.iso(a["when"])
+            old = g.ctx["reminder"]
+            due = g.at(a["when"]) if "when" in a else datetime.fromisoformat(old["due_at"])
+            rem = shapes.reminder(old["id"], a.get("text", old["text"]), due, g.zone)
             return [*msgs, g.result({"ok": True, "reminder": rem}), g.say("r_reminder_update", text=rem["text"], time=rem["due_at"])]
     except TimeParseError as exc:
         return _ask(g, msgs, exc)
@@ -228,16 +246,19 @@ def follow_up(g, name: str) -> list[dict]:
         res = {"ok": True, "deleted": g.ctx["event"]["id"], "reminders_cancelled": g.rng.randint(0, 1)}
         return [*msgs, g.result(res), g.say("r_delete", title=g.ctx["event"]["title"])]
     if name == "cancel_reminder":
-        rem = dict(g.ctx["reminder"], status="cancelled")
+        old = g.ctx["reminder"]
+        rem = shapes.reminder(old["id"], old["text"], datetime.fromisoformat(old["due_at"]), g.zone,
+                              status="cancelled")
         return [*msgs, g.result({"ok": True, "reminder": rem}), g.say("r_cancel", text=rem["text"])]
     if name in ("list_events", "list_reminders"):
         key, field, stamp = ("events", "title", "starts_at") if name == "list_events" else ("reminders", "text", "due_at")
-        vocab = "title" if name == "list_events" else "text"
-        items = [{field: t, "id": g.uid(), stamp: g.stamp()} for t in dict.fromkeys(g.v(vocab) for _ in range(g.rng.randint(0, 3)))]
+        row = shapes.occurrence if name == "list_events" else shapes.reminder
+        items = [row(g.uid(), t, g.moment(), g.zone) for t in dict.fromkeys(g.v(field) for _ in range(g.rng.randint(0, 3)))]
+        result = _agenda(g, items, a) if name == "list_events" else {"ok": True, key: items}
         if not items:
-            return [*msgs, g.result({"ok": True, key: []}), g.say(f"r_no_{key}")]
+            return [*msgs, g.result(result), g.say(f"r_no_{key}")]
         text = sep.join(f"{x[field]} {x[stamp]}" for x in items)
-        return [*msgs, g.result({"ok": True, key: items}), g.say(f"r_list_{key}", items=text)]
+        return [*msgs, g.result(result), g.say(f"r_list_{key}", items=text)]
     if name == "current_time":
         now = g.now.astimezone(ZoneInfo(g.ctx.get("tz", g.zone)))
         res = {"timezone": g.ctx.get("tz", g.zone), "iso": now.isoformat(timespec="seconds"), "weekday": now.strftime("%A")}

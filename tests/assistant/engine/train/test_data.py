@@ -75,9 +75,10 @@ def test_calls_are_valid_and_copied_from_the_conversation(split, random_fill, co
 
 def test_lengths(train):
     # Short enough that, with the system prompt and the tool schemas, a conversation fits max_len
-    # (1,024 tokens): a listing of four rows is the longest.
+    # (1,024 tokens): a listing of four rows in the tools' own shapes is the longest (~900 tokens
+    # with the default 6,000-token BPE, measured over 4,000 conversations).
     sizes = [len(json.dumps(e.messages[1:], ensure_ascii=False)) for e in train]
-    assert max(sizes) <= 2000 and sum(sizes) / len(sizes) < 700
+    assert max(sizes) <= 3000 and sum(sizes) / len(sizes) < 900
 
 
 def test_listings_name_the_row_before_its_id_and_never_list_the_target_alone(train):
@@ -127,7 +128,7 @@ def test_jsonl_round_trip(tmp_path):
     assert [e.to_dict() for e in data.read_jsonl(path)] == [e.to_dict() for e in examples]
 
 
-HELDOUT_300_0_SHA256 = "9934ce5b064294cb083c16f2b3f4ef623335a7cb268364c13cffba7452b0fca1"
+HELDOUT_300_0_SHA256 = "102ad14b3f4dd4f7cea3c4c4ee21316e5cae95c646ddcb0321b3742cd282fb27"
 
 
 def test_heldout_unchanged_by_train_only_extras():

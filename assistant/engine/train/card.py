@@ -76,7 +76,7 @@ def render(model_dir: Path) -> str:
               f" {phase['steps']} steps on drills alone{formed}, in batches of {tcfg.get('drill_batch', 32)}"
               f"{widen}) to teach copying the user's words." if report.get("copy_drills") else "")
     guided = (", tool arguments copy-guided as the engine serves them (`assistant/engine/copyguide.py`: a free-text"
-              " argument can only be a verbatim quote of the conversation; the model picks which)"
+              " argument can only be a verbatim quote of the conversation, an id one a tool result gave; the model picks which)"
               if ev.get("guided") else "")
     return f"""# lingxi-mini
 
@@ -92,7 +92,7 @@ engine like any DeepSeek checkpoint. It answers when no API key is configured.
 - **Data:** {tcfg['examples']} synthetic conversations (seed {tcfg['seed']}, `assistant/engine/train/data*.py`), half Chinese and
   half English: a call to each of the owner's and the customer-service assistant's tools, follow-ups after tool results,
   answers copied from knowledge-base passages with their `[n]`, "I don't know" with a hand-off offer when the passages
-  don't answer, chit-chat and refusals. Loss on assistant tokens only. In {100 * tcfg.get('random_fill', 0):.0f}% of requests the
+  don't answer, chit-chat and refusals; tool results in the app's tools' own shapes. Loss on assistant tokens only. In {100 * tcfg.get('random_fill', 0):.0f}% of requests the
   copied words and contacts are random, some of them made-up words and characters (so they must be copied, not remembered), and {100 * tcfg.get('compose', 0):.0f}% are phrased from pieces of
   several templates with fillers beside the copied words, or ask about a random topic, and {100 * tcfg.get('answered', 0):.0f}% of the
   grounded answers are about a random topic, answered by one of several passages.{drills}

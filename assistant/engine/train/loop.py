@@ -41,7 +41,8 @@ class TrainConfig:
     copy_drills: int = 40000       # sequences of random tokens said twice (see ``copy_drills``)
     drill_steps: int = 2500        # at most this many steps on drills alone (see ``DrillPhase``), then the
                                    # drill batches are shuffled in among the conversations'
-    drill_target: float | None = 1.5  # the phase ends sooner once the drill loss is below this (None: never)
+    drill_target: float | None = 1.0  # the phase ends sooner once the drill loss is below this (None: never);
+                                      # 1.5, mid-drop, let copying fall apart once conversations came in (run 16)
     drill_batch: int = 32          # drills per batch, of mixed lengths (see ``drill_batches``)
     drill_lengths: tuple[int, int] = (3, 12)  # tokens per drilled span; short spans leave the plateau sooner
     drill_distinct: bool = True    # no token twice in one drilled span (see ``copy_drills``)

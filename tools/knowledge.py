@@ -14,12 +14,13 @@ from tools.registry import ToolContext
 SNIPPET = 1200  # characters of each passage sent to the model
 ANSWER_FROM_PASSAGES = ("Answer only from these passages and cite them as [ref], e.g. [1]. If they don't answer "
                         "the question, say so and offer a human.")
-NO_PASSAGE = {
-    "passages": [],
-    "no_relevant_passage": True,
-    "instruction": "The knowledge base has no relevant passage. Say you don't know, and offer to pass "
-    "the question to a human (create_ticket with the customer's contact).",
-}
+NO_PASSAGE_INSTRUCTION = ("The knowledge base has no relevant passage. Say you don't know, and offer to pass "
+                          "the question to a human (create_ticket with the customer's contact).")
+
+
+def no_passage() -> dict:
+    """The answer when no passage is relevant (a fresh dict: callers may add to it)."""
+    return {"passages": [], "no_relevant_passage": True, "instruction": NO_PASSAGE_INSTRUCTION}
 
 
 def search_knowledge_base(context: ToolContext, query: str, k: int = 4) -> dict:
@@ -38,7 +39,7 @@ def search_knowledge_base(context: ToolContext, query: str, k: int = 4) -> dict:
     hits.sort(key=lambda h: h.dense_score if h.dense_score is not None else -1.0, reverse=True)
     hits = hits[:k]
     if not hits or not context.kb.retriever.answerable(hits):
-        return dict(NO_PASSAGE)
+        return no_passage()
     passages = [
         {
             "ref": i,

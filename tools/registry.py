@@ -51,7 +51,6 @@ PROFILES: Mapping[str, frozenset[str]] = MappingProxyType(
 )
 
 
-
 def compact(value: Any) -> Any:
     """``value`` without its empty dict entries (None or ""), recursively: the model reads every key
     it is sent, and ``"notes": ""`` tells it nothing a missing key does not. Lists stay whole (an
@@ -61,6 +60,7 @@ def compact(value: Any) -> Any:
     if isinstance(value, list):
         return [compact(v) for v in value]
     return value
+
 
 @dataclass
 class ToolContext:

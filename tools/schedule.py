@@ -29,7 +29,8 @@ def resolve_time(text: str, context: ToolContext, *, allow_past: bool = False) -
         raise NeedsUser(str(exc)) from None
 
 
-def _event_result(event, clashes) -> dict:
+def event_result(event, clashes) -> dict:
+    """create_event's and update_event's answer: the event, and a warning with the events it overlaps."""
     result = {"ok": True, "event": events.as_dict(event)}
     if clashes:
         result["warning"] = "overlaps other events; tell the user"
@@ -70,7 +71,7 @@ def create_event(
             session=session, title=title, starts_at=when.when, ends_at=ends, all_day=all_day or when.all_day,
             location=location, notes=notes, rrule=when.rrule, tz=context.settings.timezone,
         )
-        return _event_result(event, clashes)
+        return event_result(event, clashes)
 
 
 def list_events(context: ToolContext, start: str | None = None, end: str | None = None) -> dict:
@@ -133,7 +134,7 @@ def update_event(
         return ask_user(str(exc))
     with context.db.session() as session:
         event, clashes = events.change(event_id, session=session, now=context.now(), **changes)
-        return _event_result(event, clashes)
+        return event_result(event, clashes)
 
 
 def delete_event(context: ToolContext, event_id: str) -> dict:

@@ -28,7 +28,7 @@ from assistant.engine.train import data_compose, data_en, data_extra_en, data_ex
 from assistant.engine.train.data_tools import BUILDERS, follow_up
 from assistant.prompts import system_prompt
 from tools.builtin import default_registry
-from tools.knowledge import NO_PASSAGE
+from tools.knowledge import no_passage
 from tools.registry import PROFILES
 from tools.timeparse import resolve
 
@@ -224,7 +224,7 @@ def _kb(g: _Gen, answerable: bool, free: bool = False) -> tuple[list[dict], list
         question = data_compose.question(g.lang, g.rng)
     msgs = [{"role": "user", "content": g.phrase("kb_ask", q=question)}, g.call("search_knowledge_base", {"query": question})]
     if not answerable and g.rng.random() < 0.5:
-        msgs.append(g.result(NO_PASSAGE))
+        msgs.append(g.result(no_passage()))
         passages = []
     else:
         texts = [(fact(t), t[0]) for t in others]

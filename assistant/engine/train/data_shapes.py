@@ -19,6 +19,7 @@ from assistant import events, reminders
 from assistant.models import Event, Reminder
 from tools.knowledge import ANSWER_FROM_PASSAGES
 from tools.registry import compact
+from tools import schedule
 
 
 def _event(uid: str, title: str, starts_at: datetime, zone: str, location: str, all_day: bool) -> Event:
@@ -26,9 +27,12 @@ def _event(uid: str, title: str, starts_at: datetime, zone: str, location: str, 
                  rrule=None, timezone=zone)
 
 
-def event(uid: str, title: str, starts_at: datetime, zone: str, *, location: str = "", all_day: bool = False) -> dict:
-    """An event as create_event / update_event report it (``events.as_dict``); ``zone`` is its IANA zone."""
-    return compact(events.as_dict(_event(uid, title, starts_at, zone, location, all_day)))
+def event_result(uid: str, title: str, starts_at: datetime, zone: str, *, location: str = "", all_day: bool = False,
+                 overlaps: list[tuple[str, str]] = ()) -> dict:
+    """create_event's / update_event's result (``tools.schedule.event_result``) for an event in the IANA
+    ``zone``, warning of the ``(title, id)`` events that start at the same time."""
+    clashes = [(_event(other_id, other, starts_at, zone, "", False), starts_at) for other, other_id in overlaps]
+    return compact(schedule.event_result(_event(uid, title, starts_at, zone, location, all_day), clashes))
 
 
 def occurrence(uid: str, title: str, starts_at: datetime, zone: str) -> dict:

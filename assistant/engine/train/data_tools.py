@@ -16,6 +16,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from assistant.engine.train import data_shapes as shapes
+from tools.schedule import ask_user
 from tools.timeparse import TimeParseError
 
 
@@ -192,8 +193,7 @@ BUILDERS = {
 
 def _ask(g, msgs, exc):
     q = str(exc)
-    return [*msgs, g.result({"ok": False, "ask_user": q, "instruction": "Ask the user this question; do not guess."}),
-            {"role": "assistant", "content": q}]
+    return [*msgs, g.result(ask_user(q)), {"role": "assistant", "content": q}]
 
 
 def _agenda(g, rows, args) -> dict:
@@ -214,21 +214,22 @@ def follow_up(g, name: str) -> list[dict]:
     a, sep = g.ctx.get("args", {}), "；" if g.lang == "zh" else "; "
     try:
         if name == "create_event":
-            ev = shapes.event(g.uid(), a["title"], g.at(a["start"]), g.zone, location=a.get("location", ""),
-                              all_day=a.get("all_day", False))
-            time = ev["starts_at"]
-            if g.rng.random() < 0.3:
-                other = g.v("title")
-                res = {"ok": True, "event": ev, "warning": "overlaps other events; tell the user",
-                       "overlaps": [{"title": other, "id": g.uid(), "starts_at": time}]}
+            uid, start = g.uid(), g.at(a["start"])
+            overlaps = [(g.v("title"), g.uid())] if g.rng.random() < 0.3 else []
+            res = shapes.event_result(uid, a["title"], start, g.zone, location=a.get("location", ""),
+                                      all_day=a.get("all_day", False), overlaps=overlaps)
+            time = res["event"]["starts_at"]
+            if overlaps:
+                other = overlaps[0][0]
                 return [*msgs, g.result(res), g.say("r_event_clash", title=a["title"], time=time, other=other)]
-            return [*msgs, g.result({"ok": True, "event": ev}), g.say("r_event", title=a["title"], time=time)]
+            return [*msgs, g.result(res), g.say("r_event", title=a["title"], time=time)]
         if name == "update_event":
             old = g.ctx["event"]
             start = g.at(a["start"]) if "start" in a else datetime.fromisoformat(old["starts_at"])
-            ev = shapes.event(old["id"], a.get("title", old["title"]), start, g.zone, location=a.get("location", ""))
-            return [*msgs, g.result({"ok": True, "event": ev}),
-                    g.say("r_update", title=ev["title"], time=ev["starts_at"])]
+            res = shapes.event_result(old["id"], a.get("title", old["title"]), start, g.zone,
+                                      location=a.get("location", ""))
+            ev = res["event"]
+            return [*msgs, g.result(res), g.say("r_update", title=ev["title"], time=ev["starts_at"])]
         if name == "create_reminder":
             rem = shapes.reminder(g.uid(), a["text"], g.at(a["when"]) if "when" in a else g.moment(), g.zone,
                                   channels=a.get("channels", ["inapp"]), event_id=a.get("event_id"),

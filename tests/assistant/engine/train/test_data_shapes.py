@@ -23,9 +23,13 @@ def call(app, name, args, profile="owner", kb=None) -> dict:
 
 def test_events_and_listings_match_the_schedule_tools(lingxi):
     created = call(lingxi, "create_event", {"title": "和王总开会", "start": "明天下午三点"})
+    clash = call(lingxi, "create_event", {"title": "复盘", "start": "明天下午三点", "location": "三楼"})
     listed = call(lingxi, "list_events", {})
-    made = shapes.event("9f2c41ab", "和王总开会", NOW, "Asia/Shanghai")
-    assert list(created) == ["ok", "event"] and list(created["event"]) == list(made)
+    made = shapes.event_result("9f2c41ab", "和王总开会", NOW, "Asia/Shanghai")
+    assert list(created) == list(made) == ["ok", "event"] and list(created["event"]) == list(made["event"])
+    made = shapes.event_result("c0ffee12", "复盘", NOW, "Asia/Shanghai", location="三楼", overlaps=[("和王总开会", "9f2c41ab")])
+    assert list(clash) == list(made) and list(clash["event"]) == list(made["event"])
+    assert list(clash["overlaps"][0]) == list(made["overlaps"][0]) and made["warning"] == clash["warning"]
     row = shapes.occurrence("9f2c41ab", "和王总开会", NOW, "Asia/Shanghai")
     assert list(listed) == list(shapes.agenda([row], NOW)) and list(listed["events"][0]) == list(row)
     assert listed["events"][0]["occurrence_start"] == "2026-11-23T15:00:00+08:00"

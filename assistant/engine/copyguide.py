@@ -105,12 +105,6 @@ def _schemas(tools: list[dict] | None):
         yield fn["name"], props, frozenset(need if isinstance(need, list) else ()) & frozenset(props)
 
 
-def _properties(tools: list[dict] | None):
-    """(tool name, its parameters' schemas) for each tool."""
-    for name, props, _ in _schemas(tools):
-        yield name, props
-
-
 def required(tools: list[dict]) -> dict[str, frozenset[str]]:
     """Tool name -> the parameters its schema requires (of those it declares)."""
     return {name: need for name, _, need in _schemas(tools)}
@@ -118,16 +112,11 @@ def required(tools: list[dict]) -> dict[str, frozenset[str]]:
 
 def guided_arguments(tools: list[dict]) -> dict[str, frozenset[str]]:
     """Tool name -> its top-level free-text string parameters (the ones a user's words fill)."""
-    return {name: frozenset(k for k, s in props.items() if _free_text(s)) for name, props in _properties(tools)}
+    return {name: frozenset(k for k, s in props.items() if _free_text(s)) for name, props, _ in _schemas(tools)}
 
 
 def _is_id(key) -> bool:
     return isinstance(key, str) and (key == "id" or key.endswith("_id"))
-
-
-def id_arguments(tools: list[dict]) -> dict[str, frozenset[str]]:
-    """Tool name -> its free-text parameters that name a record by id (``event_id``, ``reminder_id``)."""
-    return {name: frozenset(filter(_is_id, keys)) for name, keys in guided_arguments(tools).items()}
 
 
 UUID = re.compile(rb"\b[0-9a-fA-F]{8}(?:-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}\b")
@@ -161,7 +150,7 @@ def id_values(messages: list[dict]) -> bytes:
 
 def parameters(tools: list[dict]) -> dict[str, frozenset[str]]:
     """Tool name -> the names of all its parameters (the keys its arguments may use)."""
-    return {name: frozenset(props) for name, props in _properties(tools)}
+    return {name: frozenset(props) for name, props, _ in _schemas(tools)}
 
 
 def _word_byte(b: int) -> bool:
@@ -204,7 +193,8 @@ class CopyGuide:
         self.context = quotable(messages)
         self.ids = id_values(messages)
         self.free_text = guided_arguments(tools)
-        self.id_params = id_arguments(tools)
+        # The free-text parameters that name a record by id (``event_id``, ``reminder_id``).
+        self.id_params = {name: frozenset(filter(_is_id, keys)) for name, keys in self.free_text.items()}
         self.params = parameters(tools)
         self.required = required(tools)
         self.scanner = CallScanner(vocab)

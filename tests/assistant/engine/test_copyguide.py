@@ -310,3 +310,9 @@ def test_the_object_closes_only_once_the_required_parameters_have_values(chat, v
     assert not closes("{") and not closes('{"title": "周会"')
     assert closes('{"event_id": "c0ffee1234ab"') and closes('{"title": "周会", "event_id": "c0ffee1234ab"')
     assert "}" in [t.strip() for t in _allowed_texts(chat, vocab, CopyGuide(vocab, MESSAGES, TOOLS), "{")]  # none required
+    # A malformed "required" (not a list, or naming an undeclared parameter) never keeps the object open.
+    for need in ("event_id", ["nowhere"], None):
+        odd = [{"type": "function", "function": {"name": "update_event", "parameters": {
+            "properties": ID_TOOLS[0]["function"]["parameters"]["properties"], "required": need}}}]
+        texts = _allowed_texts(chat, vocab, CopyGuide(vocab, LISTED, odd), "{", "update_event")
+        assert "}" in [t.strip() for t in texts], need

@@ -8,7 +8,8 @@ ones), and, while the model is writing the value of a top-level free-text string
 ``enum``; an optional string counts: a title, a time phrase, an id), keeps only the tokens that extend the value to something
 the user, a tool result or an earlier reply said verbatim (its JSON-escaped form counts too),
 starting where a word starts; the closing quote is allowed once the value is a non-empty quote
-that ends where a word ends (``_quoted``). Of the allowed tokens the ``keep`` most likely survive, in the
+that ends where a word ends (``_quoted``); once the object closes, only its closing fence and the
+call's end marker may follow (a small model went on writing after ``}``). Of the allowed tokens the ``keep`` most likely survive, in the
 model's own order, so greedy decoding takes the model's best choice among real quotes.
 An id argument (a parameter named ``id`` or ``*_id``) quotes a whole id instead: a string a tool
 result gave under an id key, or a UUID the user pasted (``id_values``), when the conversation has one.
@@ -267,8 +268,10 @@ class CopyGuide:
     # ------------------------------------------------------------ masking
     def allows(self, token: int) -> bool:
         """Whether writing ``token`` next keeps to the rules."""
-        if token >= len(self.vocab.token_bytes) or token in self.vocab.added:
+        if token >= len(self.vocab.token_bytes):
             return False
+        if token in self.vocab.added:  # the call's end marker, once its arguments have closed
+            return token == self.vocab.call_end and self.scanner.closed
         data = self.vocab.token_bytes[token]
         if not data or b"\0" in data:  # NUL separates the quotable texts in ``context``
             return False
@@ -277,6 +280,8 @@ class CopyGuide:
     def _constrained(self) -> bool:
         """In the arguments object of an offered tool, and not inside a value the rules leave alone."""
         sc = self.scanner
+        if sc.mode == "json" and sc.closed and sc.name in self.params:
+            return True  # after the object, only its closing fence and the call's end marker
         if not sc.top or sc.name not in self.params or not self.context:
             return False
         return not (sc.in_str and sc.is_value and not self.guided(sc))
@@ -287,7 +292,10 @@ class CopyGuide:
         first = self.vocab.first.to(logits.device)[: logits.shape[-1]]
         sc, value = self.scanner, self.scanner.cur
         if not (sc.in_str and sc.is_value and value):
-            return torch.nonzero(first >= 0).flatten()
+            ids = torch.nonzero(first >= 0).flatten()
+            if sc.closed and self.vocab.call_end is not None and self.vocab.call_end < logits.shape[-1]:
+                ids = torch.cat([ids, torch.tensor([self.vocab.call_end], device=ids.device)])
+            return ids
         ctx, whole = self._source(sc)
         if whole:
             value = b"\0" + value

@@ -47,6 +47,17 @@ def _by_tool(ev: dict) -> str:
     return "\n\n" + "\n".join(out)
 
 
+def _errors(ev: dict) -> str:
+    """The report's ``argument_errors`` as a Markdown table (empty when the report has none)."""
+    rows = ev.get("argument_errors") or {}
+    if not rows:
+        return ""
+    out = ["What the wrong arguments of correctly chosen tools were (one count per wrong key):", "",
+           "| wrong argument | zh | en |", "|---|---|---|"]
+    out += [f"| {kind} | {row.get('zh', 0)} | {row.get('en', 0)} |" for kind, row in rows.items()]
+    return "\n\n" + "\n".join(out)
+
+
 def render(model_dir: Path) -> str:
     cfg = json.loads((model_dir / "config.json").read_text("utf-8"))
     tcfg = json.loads((model_dir / "train_config.json").read_text("utf-8"))
@@ -106,7 +117,7 @@ engine like any DeepSeek checkpoint. It answers when no API key is configured.
 `python app.py engine eval-assistant --n {ev['n']} --seed {ev['seed']}`: {ev['n']} conversations of the held-out split, written
 with other templates and vocabulary (other titles, names, topics and phrasings) than training; greedy decoding{guided}.
 
-{chr(10).join(table)}{_by_tool(ev)}
+{chr(10).join(table)}{_by_tool(ev)}{_errors(ev)}
 
 ## Expert utilisation
 

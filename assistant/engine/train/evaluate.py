@@ -28,7 +28,7 @@ from types import SimpleNamespace
 
 from assistant.config import BUNDLED_MODEL
 
-from .scoring import TARGETS, by_tool, format_by_tool, format_table, score
+from .scoring import TARGETS, argument_errors, by_tool, format_by_tool, format_errors, format_table, score
 
 __all__ = ["TARGETS", "add_parser", "main", "predict", "predict_all", "score"]
 
@@ -146,13 +146,15 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         engine.close()
     report, tools = score(examples, preds, data.UNKNOWN_MARKERS), by_tool(examples, preds)
+    wrong = argument_errors(examples, preds)
     copied = copy_accuracy(engine.runner.model, [encode(engine.tokenizer, e) for e in examples],
                            [e.lang for e in examples])
     errors = sum(1 for p in preds if p.get("finish_reason") == "error")
     if args.json:
         print(json.dumps({"model": str(args.model), "split": args.split, "n": len(examples), "seed": args.seed,
                           "max_tokens": args.max_tokens, "guided": guided, "seconds": round(seconds, 2), "errors": errors,
-                          "metrics": report, "by_tool": tools, "copied_tokens": copied}, ensure_ascii=False))
+                          "metrics": report, "by_tool": tools, "argument_errors": wrong,
+                          "copied_tokens": copied}, ensure_ascii=False))
     else:
         print(f"{engine.model_name}: {len(examples)} {args.split} examples (seed {args.seed}), "
               f"{'copy-guided' if guided else 'unguided'} arguments, {seconds:.1f}s, {errors} failed requests")
@@ -162,4 +164,6 @@ def _run(args: argparse.Namespace) -> int:
             for lang, row in copied.items()))
         print()
         print(format_by_tool(tools))
+        print()
+        print(format_errors(wrong))
     return 0

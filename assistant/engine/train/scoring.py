@@ -16,6 +16,9 @@ Metrics (each reports ``hits`` / ``n`` and ``value``, None when ``n`` is 0):
 
   ``by_tool`` breaks tool selection and argument match down by target tool and language, with the
   tools most often called instead, which is where a model's misses are read from.
+  ``argument_errors`` sorts the wrong arguments of correctly selected calls into kinds (a key
+  missing or extra, a span cut short or run on, another argument's value, another row's id), which
+  says what the data has to teach next.
 
 Does not: run a model (``evaluate`` does), or judge free-form quality.
 """
@@ -184,4 +187,64 @@ def format_by_tool(rows: dict) -> str:
             r = langs[lang]
             instead = ", ".join(f"{name} {k}" for name, k in list(r["instead"].items())[:2])
             lines.append(f"{tool:<24}{lang:<6}{r['n']:>5}{r['selected']:>10}{r['args']:>8}  {instead}")
+    return "\n".join(lines)
+
+
+ERROR_KINDS = ("unparseable", "missing key", "extra key", "id: another row", "id: not listed",
+               "span: cut short", "span: runs on", "span: shifted", "another argument's value", "other value")
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Whether two strings share a piece of two or more characters."""
+    return any(a[i:i + 2] in b for i in range(len(a) - 1))
+
+
+def _value_error(key: str, got, want: dict, listed: set[str]) -> str:
+    w, others = want[key], [v for k, v in want.items() if k != key]
+    if key == "id" or key.endswith("_id"):
+        return "id: another row" if isinstance(got, str) and got in listed else "id: not listed"
+    if isinstance(got, str) and isinstance(w, str) and got and w:
+        if got in w:
+            return "span: cut short"
+        if w in got:
+            return "span: runs on"
+    if got in others:
+        return "another argument's value"
+    if isinstance(got, str) and isinstance(w, str) and _overlap(got, w):
+        return "span: shifted"
+    return "other value"
+
+
+def argument_errors(examples, predictions) -> dict:
+    """Pure: ``{kind: {lang: n, "all": n}}`` over the examples whose first tool was selected but whose
+    arguments differ, one count per wrong key (``ERROR_KINDS``, in that order; kinds never seen are
+    left out). "id: another row" is an id that some tool result in the conversation listed."""
+    from ..copyguide import id_values
+
+    counts: dict[str, Counter] = {}
+    for ex, pred in zip(examples, predictions):
+        tcalls, pcalls = _calls(ex.messages[-1]), _calls(pred)
+        if not tcalls or not pcalls or _name(pcalls[0]) != _name(tcalls[0]):
+            continue
+        want, got = _args(tcalls[0]) or {}, _args(pcalls[0])
+        if got == want:
+            continue
+        if got is None:
+            kinds = ["unparseable"]
+        else:
+            listed = {v.decode() for v in id_values(ex.messages[:-1]).split(b"\0") if v}
+            keys = [*want, *(k for k in got if k not in want)]
+            kinds = [("missing key" if k not in got else "extra key" if k not in want
+                      else _value_error(k, got[k], want, listed))
+                     for k in keys if k not in got or k not in want or got[k] != want[k]]
+        for kind in kinds:
+            counts.setdefault(kind, Counter()).update((ex.lang, "all"))
+    return {kind: dict(counts[kind]) for kind in ERROR_KINDS if kind in counts}
+
+
+def format_errors(errors: dict) -> str:
+    """``argument_errors`` as a table, one line per kind."""
+    langs = [*LANG_ORDER, "all"]
+    lines = [f"{'wrong argument':<28}" + "".join(f"{lang:>7}" for lang in langs)]
+    lines += [f"{kind:<28}" + "".join(f"{row.get(lang, 0):>7}" for lang in langs) for kind, row in errors.items()]
     return "\n".join(lines)

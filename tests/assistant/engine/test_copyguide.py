@@ -108,7 +108,7 @@ def test_the_scanner_finds_the_guided_value_being_written(chat, vocab, prefix, e
 def test_outside_a_guided_value_the_logits_are_untouched(chat, vocab):
     logits = torch.randn(len(vocab.token_bytes), generator=torch.Generator().manual_seed(0))
     for text in ("Hello there", _head("create_ticket", '{"priority": "'), _head("create_ticket", '{"tags": ["a", "'),
-                 _head("unknown_tool", '{"contact": "'), _head("create_ticket", '{"contact": "x"}\n```')):
+                 _head("unknown_tool", '{"contact": "'), _head("unknown_tool", '{"contact": "x"}\n```')):
         assert CopyGuide(vocab, MESSAGES, TOOLS).mask(logits, chat.encode(text)) is logits
 
 
@@ -316,3 +316,26 @@ def test_the_object_closes_only_once_the_required_parameters_have_values(chat, v
             "properties": ID_TOOLS[0]["function"]["parameters"]["properties"], "required": need}}}]
         texts = _allowed_texts(chat, vocab, CopyGuide(vocab, LISTED, odd), "{", "update_event")
         assert "}" in [t.strip() for t in texts], need
+
+
+def test_after_the_object_only_its_fence_and_the_calls_end_may_follow(chat, vocab):
+    # A small model went on writing after "}" ('{"query": "在"}上门有优惠吗"}'), which no parser reads.
+    for seed in range(10):
+        guide, gen = CopyGuide(vocab, MESSAGES, TOOLS), torch.Generator().manual_seed(seed)
+        out = chat.encode(_head("create_ticket", '{"contact": "liu.yang@example.org"}'))
+        start, ended = len(out), False
+        for _ in range(12):
+            logits = torch.randn(len(vocab.token_bytes), generator=gen)
+            logits[vocab.call_end] = -50.0  # the model would rather write anything else
+            token = int(torch.argmax(guide.mask(logits, out)))
+            out.append(token)
+            if token == vocab.call_end:
+                ended = True
+                break
+            assert set(vocab.token_bytes[token].decode("utf-8", "replace")) <= set(" \t\r\n`"), vocab.token_bytes[token]
+        tail = b"".join(vocab.token_bytes[i] for i in out[start:]).decode("utf-8", "replace")
+        assert ended or set(tail) <= set(" \t\r\n`"), tail
+    logits = torch.zeros(len(vocab.token_bytes))
+    logits[vocab.call_end] = 5.0
+    out = chat.encode(_head("create_ticket", '{"contact": "liu.yang@example.org"}\n```'))
+    assert int(torch.argmax(CopyGuide(vocab, MESSAGES, TOOLS).mask(logits, out))) == vocab.call_end

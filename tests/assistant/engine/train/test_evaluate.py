@@ -12,6 +12,7 @@ import pytest
 from assistant.engine.output import Output
 from assistant.engine.toolcalls import render_tool_calls
 from assistant.engine.train import evaluate as ev
+from assistant.engine.train import scoring
 from tests.assistant.engine.train.test_scoring import MARKERS, PASSAGES, call, example, metric, text
 
 
@@ -137,6 +138,7 @@ def test_main_end_to_end(build_ckpt, fake_data, capsys):
     assert out["n"] == 3 and out["metrics"]["zh"]["tool_selection"]["n"] == 2
     assert out["metrics"]["en"]["no_tool_accuracy"]["n"] == 1
     assert out["by_tool"]["set_reminder"]["zh"]["n"] == 2
+    assert isinstance(out["argument_errors"], dict) and set(out["argument_errors"]) <= set(scoring.ERROR_KINDS)
     copied = out["copied_tokens"]
     assert set(copied) == {"zh", "en", "all"} and copied["all"]["n"] == copied["zh"]["n"] + copied["en"]["n"]
     assert 0 <= copied["all"]["hits"] <= copied["all"]["n"]

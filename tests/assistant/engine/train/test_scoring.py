@@ -145,3 +145,44 @@ def test_by_tool_counts_selection_arguments_and_what_was_called_instead():
     assert table.splitlines()[2].split()[:5] == ["set_reminder", "zh", "1", "0", "0"]
     assert "list_events 1, (no call) 1" in table
     json.dumps(rows)
+
+
+def test_argument_errors_sort_wrong_arguments_into_kinds():
+    listing = {"role": "tool", "tool_call_id": "c0",
+               "content": json.dumps({"events": [{"title": "sync", "id": "aaa"}, {"title": "gym", "id": "bbb"}]})}
+    want = {"text": "call mum", "time": "at 6pm"}
+
+    def ex(args, lang="en", before=()):
+        e = example("tool_call", call("set_reminder", args), lang=lang)
+        e.messages[-1:-1] = list(before)
+        return e
+
+    cases = [  # (target arguments, predicted arguments, language, the kinds expected)
+        (want, {"text": "call", "time": "at 6pm"}, "en", ["span: cut short"]),
+        (want, {"text": "call mum at", "time": "at 6pm", "channels": ["email"]}, "zh", ["span: runs on", "extra key"]),
+        (want, {"text": "at 6pm"}, "en", ["another argument's value", "missing key"]),
+        (want, {"text": "mum please", "time": "6"}, "en", ["span: shifted", "span: cut short"]),
+        (want, {"text": "xyz", "time": "at 6pm"}, "en", ["other value"]),
+        ({**want, "channels": ["webhook"]}, {**want, "channels": ["email", "webhook"]}, "en", ["other value"]),
+        ({"event_id": "aaa"}, {"event_id": ["aaa"]}, "en", ["id: not listed"]),
+        ({"event_id": "aaa"}, {"event_id": "bbb"}, "en", ["id: another row"]),
+        ({"event_id": "aaa"}, {"event_id": "sync"}, "en", ["id: not listed"]),
+        (want, "{not json", "en", ["unparseable"]),
+        (want, want, "en", []),  # right: not counted
+    ]
+    exs = [ex(w, lang, [listing]) for w, _, lang, _ in cases]
+    preds = [pred(call("set_reminder", g)) for _, g, _, _ in cases]
+    exs.append(ex(want))
+    preds.append(pred(call("list_events", {"text": "x"})))  # wrong tool: counted by tool_selection, not here
+    errors = ev.argument_errors(exs, preds)
+    expected: dict = {}
+    for _, _, lang, kinds in cases:
+        for kind in kinds:
+            expected.setdefault(kind, {}).setdefault(lang, 0)
+            expected[kind][lang] += 1
+            expected[kind]["all"] = expected[kind].get("all", 0) + 1
+    assert errors == expected
+    assert list(errors) == [k for k in ev.ERROR_KINDS if k in errors]  # the documented order
+    table = ev.format_errors(errors)
+    assert table.splitlines()[0].split() == ["wrong", "argument", "zh", "en", "all"]
+    assert any(line.startswith("span: cut short") and line.split()[-3:] == ["0", "2", "2"] for line in table.splitlines())

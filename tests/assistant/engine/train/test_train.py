@@ -280,7 +280,8 @@ def test_model_card_is_written_from_the_run_reports(tmp_path):
     metric = {"hits": 9, "n": 10, "value": 0.9}
     (tmp_path / "eval_report.json").write_text(json.dumps({"n": 300, "seed": 0, "guided": True, "metrics": {
         lang: {"tool_selection": metric, "argument_match": {"hits": 1, "n": 4, "value": 0.25}} for lang in ("zh", "en", "all")},
-        "by_tool": {"create_ticket": {"zh": {"n": 5, "selected": 4, "args": 2, "instead": {"(no call)": 1}}}}}))
+        "by_tool": {"create_ticket": {"zh": {"n": 5, "selected": 4, "args": 2, "instead": {"(no call)": 1}}}},
+        "argument_errors": {"span: cut short": {"zh": 2, "all": 2}}}))
     assert card.main([str(tmp_path)]) == 0
     text = (tmp_path / "MODEL_CARD.md").read_text()
     assert "1.2 M-parameter" in text and "123 AdamW steps" in text and "stopped by time" in text
@@ -292,4 +293,5 @@ def test_model_card_is_written_from_the_run_reports(tmp_path):
     assert "copied words and contacts are random, some of them made-up" in text
     assert "greedy decoding, tool arguments copy-guided as the engine serves them" in text
     assert "| `create_ticket` | 4, 2 of 5 | – |" in text
+    assert "| span: cut short | 2 | 0 |" in text
     assert "In 80% of requests the" in text and "50% are phrased from pieces" in text and "50% of the\n  grounded" in text

@@ -67,11 +67,15 @@ class CallScanner:
             self.head += v.token_bytes[token]
             if b"{" in self.head:
                 at = self.head.index(b"{")
-                self.name = self.head[:at].split(b"\n")[0].decode("utf-8", "replace").strip()
-                self.mode, self.stack, self.in_str, self.used, self.closed = "json", [], False, set(), False
+                self.open(self.head[:at])
                 self.scan(self.head[at:])
         elif self.mode == "json":
             self.scan(v.token_bytes[token])
+
+    def open(self, head: bytes) -> None:
+        """Begin the arguments object of the tool that ``head`` (the text after the separator) names."""
+        self.name = head.split(b"\n")[0].decode("utf-8", "replace").strip()
+        self.mode, self.stack, self.in_str, self.used, self.closed = "json", [], False, set(), False
 
     def scan(self, data: bytes, rules: Rules | None = None) -> bool:
         """Advance over ``data``; with ``rules``, False as soon as a byte breaks them."""

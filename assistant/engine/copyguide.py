@@ -2,7 +2,8 @@
 
 Does: ``CopyGuide`` is a per-request logits guide the sampler consults before every token
 (``SamplingParams.guide``). It follows the DeepSeek-V3 tool-call block as it is generated
-(``callscan.CallScanner``) and, inside the arguments object of an offered tool, keeps keys to the
+(``callscan.CallScanner``); it keeps a call's name to the offered tools' names (a small model
+wrote ``服，_base``), and, inside the arguments object of an offered tool, keeps keys to the
 tool's unused parameters (no ``,`` or new key once all are used, no ``}`` before the required
 ones), and, while the model is writing the value of a top-level free-text string argument (no
 ``enum``; an optional string counts: a title, a time phrase, an id), keeps only the tokens that extend the value to something
@@ -197,6 +198,8 @@ class CopyGuide:
         # The free-text parameters that name a record by id (``event_id``, ``reminder_id``).
         self.id_params = {name: frozenset(filter(_is_id, keys)) for name, keys in self.free_text.items()}
         self.params = parameters(tools)
+        # What follows the separator of a call: an offered tool's name, then the fence and the object.
+        self.heads = [f"{name}\n```json\n{{".encode() for name in self.params]
         self.required = required(tools)
         self.scanner = CallScanner(vocab)
         self.fed = 0
@@ -271,15 +274,32 @@ class CopyGuide:
         if token >= len(self.vocab.token_bytes):
             return False
         if token in self.vocab.added:  # the call's end marker, once its arguments have closed
-            return token == self.vocab.call_end and self.scanner.closed
+            return token == self.vocab.call_end and self.scanner.mode == "json" and self.scanner.closed
         data = self.vocab.token_bytes[token]
         if not data or b"\0" in data:  # NUL separates the quotable texts in ``context``
             return False
+        if self.scanner.mode == "name":
+            return self._names(data)
         return self.scanner.clone().scan(data, self)
+
+    def _names(self, data: bytes) -> bool:
+        """While the tool's name is written: it is (on the way to) an offered tool's name, then the
+        fence and the object's ``{``; what the token has after the ``{`` follows the object's rules."""
+        head = self.scanner.head + data
+        at = head.find(b"{")
+        if at < 0:
+            return any(h.startswith(head) for h in self.heads)
+        if head[: at + 1] not in self.heads:
+            return False
+        twin = self.scanner.clone()
+        twin.open(head[:at])
+        return twin.scan(head[at:], self)
 
     def _constrained(self) -> bool:
         """In the arguments object of an offered tool, and not inside a value the rules leave alone."""
         sc = self.scanner
+        if sc.mode == "name":
+            return bool(self.heads)  # the name is one of the offered tools'
         if sc.mode == "json" and sc.closed and sc.name in self.params:
             return True  # after the object, only its closing fence and the call's end marker
         if not sc.top or sc.name not in self.params or not self.context:
@@ -291,9 +311,9 @@ class CopyGuide:
         follows the value somewhere in the context, or a closing quote."""
         first = self.vocab.first.to(logits.device)[: logits.shape[-1]]
         sc, value = self.scanner, self.scanner.cur
-        if not (sc.in_str and sc.is_value and value):
+        if sc.mode == "name" or not (sc.in_str and sc.is_value and value):
             ids = torch.nonzero(first >= 0).flatten()
-            if sc.closed and self.vocab.call_end is not None and self.vocab.call_end < logits.shape[-1]:
+            if sc.mode == "json" and sc.closed and self.vocab.call_end is not None and self.vocab.call_end < logits.shape[-1]:
                 ids = torch.cat([ids, torch.tensor([self.vocab.call_end], device=ids.device)])
             return ids
         ctx, whole = self._source(sc)

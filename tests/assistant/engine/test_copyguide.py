@@ -339,3 +339,31 @@ def test_after_the_object_only_its_fence_and_the_calls_end_may_follow(chat, voca
     logits[vocab.call_end] = 5.0
     out = chat.encode(_head("create_ticket", '{"contact": "liu.yang@example.org"}\n```'))
     assert int(torch.argmax(CopyGuide(vocab, MESSAGES, TOOLS).mask(logits, out))) == vocab.call_end
+
+
+def test_a_calls_name_is_an_offered_tools(chat, vocab):
+    # A small model named a call '服，_base'; the name, its fence and the object's brace are the offered tools' own.
+    tools = [*TOOLS, {"type": "function", "function": {"name": "current_time", "parameters": {"type": "object", "properties": {}}}}]
+    full = render_tool_calls([{"function": {"name": "x", "arguments": "{}"}}])
+    before_name = full[: full.index("x\n")]
+    heads = {f"{t['function']['name']}\n```json\n{{" for t in tools}
+    for seed in range(12):
+        guide, gen = CopyGuide(vocab, MESSAGES, tools), torch.Generator().manual_seed(seed)
+        out = chat.encode(before_name)
+        start = len(out)
+        for _ in range(30):
+            out.append(int(torch.argmax(guide.mask(torch.randn(len(vocab.token_bytes), generator=gen), out))))
+            if guide.scanner.mode == "json":
+                break
+        text = b"".join(vocab.token_bytes[i] for i in out[start:]).decode("utf-8", "replace")
+        assert text[: text.index("{") + 1] in heads, text
+    # The model's own choice among the names stands.
+    logits = torch.zeros(len(vocab.token_bytes))
+    for i in chat.encode("current_time\n```json\n{"):
+        logits[i] = 5.0
+    guide, out = CopyGuide(vocab, MESSAGES, tools), chat.encode(before_name)
+    for _ in range(30):
+        out.append(int(torch.argmax(guide.mask(logits.clone(), out))))
+        if guide.scanner.mode == "json":
+            break
+    assert guide.scanner.name == "current_time"

@@ -34,28 +34,27 @@ def _pct(metric: dict | None) -> str:
     return f"{100 * metric['value']:.1f}% ({metric['hits']}/{metric['n']})"
 
 
-def _by_tool(ev: dict) -> str:
-    """The report's ``by_tool`` rows as a Markdown table (empty when the report has none)."""
-    rows = ev.get("by_tool") or {}
+def _table(caption: str, head: list[str], rows: list[list[str]]) -> str:
+    """A captioned Markdown table, set off by a blank line (empty when there are no rows)."""
     if not rows:
         return ""
-    out = ["By the tool the conversation needs (selected, then arguments right, out of n):", "",
-           "| tool | zh | en |", "|---|---|---|"]
-    for tool, langs in rows.items():
-        cells = [f"{r['selected']}, {r['args']} of {r['n']}" if (r := langs.get(lang)) else "–" for lang in ("zh", "en")]
-        out.append(f"| `{tool}` | " + " | ".join(cells) + " |")
-    return "\n\n" + "\n".join(out)
+    lines = [caption, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n\n" + "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in rows)])
+
+
+def _by_tool(ev: dict) -> str:
+    """The report's ``by_tool`` rows as a Markdown table."""
+    rows = [[f"`{tool}`", *(f"{r['selected']}, {r['args']} of {r['n']}" if (r := langs.get(lang)) else "–"
+                            for lang in ("zh", "en"))] for tool, langs in (ev.get("by_tool") or {}).items()]
+    return _table("By the tool the conversation needs (selected, then arguments right, out of n):",
+                  ["tool", "zh", "en"], rows)
 
 
 def _errors(ev: dict) -> str:
-    """The report's ``argument_errors`` as a Markdown table (empty when the report has none)."""
-    rows = ev.get("argument_errors") or {}
-    if not rows:
-        return ""
-    out = ["What the wrong arguments of correctly chosen tools were (one count per wrong key):", "",
-           "| wrong argument | zh | en |", "|---|---|---|"]
-    out += [f"| {kind} | {row.get('zh', 0)} | {row.get('en', 0)} |" for kind, row in rows.items()]
-    return "\n\n" + "\n".join(out)
+    """The report's ``argument_errors`` as a Markdown table."""
+    rows = [[kind, str(row.get("zh", 0)), str(row.get("en", 0))] for kind, row in (ev.get("argument_errors") or {}).items()]
+    return _table("What the wrong arguments of correctly chosen tools were (one count per wrong key):",
+                  ["wrong argument", "zh", "en"], rows)
 
 
 def render(model_dir: Path) -> str:

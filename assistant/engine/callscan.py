@@ -51,6 +51,11 @@ class CallScanner:
         return twin
 
     @property
+    def done(self) -> bool:
+        """The arguments object of the call being written has closed (its end marker not yet seen)."""
+        return self.mode == "json" and self.closed
+
+    @property
     def top(self) -> bool:
         """Inside the arguments object itself (not a nested value)."""
         return self.mode == "json" and len(self.stack) == 1

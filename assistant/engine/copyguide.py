@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import torch
 
 from .callscan import CallScanner
-from .toolcalls import CALL_BEGIN, CALL_END, TOOL_SEP, function_of, text_of
+from .toolcalls import ARGS_OPEN, CALL_BEGIN, CALL_END, TOOL_SEP, function_of, text_of
 
 NEG_INF = float("-inf")
 
@@ -117,7 +117,8 @@ def guided_arguments(tools: list[dict]) -> dict[str, frozenset[str]]:
     return {name: frozenset(k for k, s in props.items() if _free_text(s)) for name, props, _ in _schemas(tools)}
 
 
-def _is_id(key) -> bool:
+def is_id_key(key) -> bool:
+    """A key that names a record by id: ``id`` or ``*_id``."""
     return isinstance(key, str) and (key == "id" or key.endswith("_id"))
 
 
@@ -133,7 +134,7 @@ def id_values(messages: list[dict]) -> bytes:
     def walk(node) -> None:
         items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
         for key, value in items:
-            if isinstance(value, str) and _is_id(key) and value and "\0" not in value:
+            if isinstance(value, str) and is_id_key(key) and value and "\0" not in value:
                 found[value.encode()] = None
             else:
                 walk(value)
@@ -196,10 +197,10 @@ class CopyGuide:
         self.ids = id_values(messages)
         self.free_text = guided_arguments(tools)
         # The free-text parameters that name a record by id (``event_id``, ``reminder_id``).
-        self.id_params = {name: frozenset(filter(_is_id, keys)) for name, keys in self.free_text.items()}
+        self.id_params = {name: frozenset(filter(is_id_key, keys)) for name, keys in self.free_text.items()}
         self.params = parameters(tools)
         # What follows the separator of a call: an offered tool's name, then the fence and the object.
-        self.heads = [f"{name}\n```json\n{{".encode() for name in self.params]
+        self.heads = [f"{name}{ARGS_OPEN}{{".encode() for name in self.params]
         self.required = required(tools)
         self.scanner = CallScanner(vocab)
         self.fed = 0
@@ -274,7 +275,7 @@ class CopyGuide:
         if token >= len(self.vocab.token_bytes):
             return False
         if token in self.vocab.added:  # the call's end marker, once its arguments have closed
-            return token == self.vocab.call_end and self.scanner.mode == "json" and self.scanner.closed
+            return token == self.vocab.call_end and self.scanner.done
         data = self.vocab.token_bytes[token]
         if not data or b"\0" in data:  # NUL separates the quotable texts in ``context``
             return False
@@ -300,7 +301,7 @@ class CopyGuide:
         sc = self.scanner
         if sc.mode == "name":
             return bool(self.heads)  # the name is one of the offered tools'
-        if sc.mode == "json" and sc.closed and sc.name in self.params:
+        if sc.done and sc.name in self.params:
             return True  # after the object, only its closing fence and the call's end marker
         if not sc.top or sc.name not in self.params or not self.context:
             return False
@@ -313,7 +314,7 @@ class CopyGuide:
         sc, value = self.scanner, self.scanner.cur
         if sc.mode == "name" or not (sc.in_str and sc.is_value and value):
             ids = torch.nonzero(first >= 0).flatten()
-            if sc.mode == "json" and sc.closed and self.vocab.call_end is not None and self.vocab.call_end < logits.shape[-1]:
+            if sc.done and self.vocab.call_end is not None and self.vocab.call_end < logits.shape[-1]:
                 ids = torch.cat([ids, torch.tensor([self.vocab.call_end], device=ids.device)])
             return ids
         ctx, whole = self._source(sc)

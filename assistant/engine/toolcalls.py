@@ -23,6 +23,8 @@ OUTPUTS_BEGIN = "<｜tool▁outputs▁begin｜>"
 OUTPUTS_END = "<｜tool▁outputs▁end｜>"
 OUTPUT_BEGIN = "<｜tool▁output▁begin｜>"
 OUTPUT_END = "<｜tool▁output▁end｜>"
+ARGS_OPEN = "\n```json\n"  # between a call's tool name and its arguments
+ARGS_CLOSE = "\n```"         # between the arguments and CALL_END
 
 
 # ---------------------------------------------------------------- tool definitions
@@ -48,8 +50,8 @@ def tools_system_prompt(tools: Iterable[dict]) -> str:
         parts.append("Parameters: " + json.dumps(params, ensure_ascii=False))
         parts.append("")
     example = (
-        f"{CALLS_BEGIN}{CALL_BEGIN}function{TOOL_SEP}TOOL_NAME\n```json\n"
-        '{"argument": "value"}\n```' + f"{CALL_END}{CALLS_END}"
+        f"{CALLS_BEGIN}{CALL_BEGIN}function{TOOL_SEP}TOOL_NAME{ARGS_OPEN}"
+        '{"argument": "value"}' + f"{ARGS_CLOSE}{CALL_END}{CALLS_END}"
     )
     parts += [
         "## How to call tools",
@@ -104,5 +106,5 @@ def render_tool_calls(calls: Iterable[dict]) -> str:
         if not isinstance(args, str):
             args = json.dumps(args if args is not None else {}, ensure_ascii=False)
         rendered.append(f"{CALL_BEGIN}{call.get('type') or 'function'}{TOOL_SEP}{fn['name']}"
-                        f"\n```json\n{args}\n```{CALL_END}")
+                        f"{ARGS_OPEN}{args}{ARGS_CLOSE}{CALL_END}")
     return CALLS_BEGIN + "\n".join(rendered) + CALLS_END

@@ -29,6 +29,8 @@ import json
 import re
 from collections import Counter
 
+from ..copyguide import id_values, is_id_key
+
 TARGETS = {"tool_selection": 0.90, "argument_match": 0.80}
 METRICS = ("tool_selection", "argument_match", "argument_match_given_selection", "no_tool_accuracy",
            "faithfulness", "citation_ok", "unanswerable_detection", "false_decline_rate")
@@ -201,7 +203,7 @@ def _overlap(a: str, b: str) -> bool:
 
 def _value_error(key: str, got, want: dict, listed: set[str]) -> str:
     w, others = want[key], [v for k, v in want.items() if k != key]
-    if key == "id" or key.endswith("_id"):
+    if is_id_key(key):
         return "id: another row" if isinstance(got, str) and got in listed else "id: not listed"
     if isinstance(got, str) and isinstance(w, str) and got and w:
         if got in w:
@@ -219,8 +221,6 @@ def argument_errors(examples, predictions) -> dict:
     """Pure: ``{kind: {lang: n, "all": n}}`` over the examples whose first tool was selected but whose
     arguments differ, one count per wrong key (``ERROR_KINDS``, in that order; kinds never seen are
     left out). "id: another row" is an id that some tool result in the conversation listed."""
-    from ..copyguide import id_values
-
     counts: dict[str, Counter] = {}
     for ex, pred in zip(examples, predictions):
         tcalls, pcalls = _calls(ex.messages[-1]), _calls(pred)

@@ -31,6 +31,20 @@ from .quant import dequantize
 from .rope import Rotary, softmax_scale
 
 
+def sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kw) -> torch.Tensor:
+    """``F.scaled_dot_product_attention`` over [..., H, T, d] with v zero-padded to q/k's head size.
+
+    Why: PyTorch's CPU flash kernel wants one head size for q, k and v; MLA's v heads are narrower
+    (32 against 48 here, 128 against 192 in DeepSeek-V3), which sent every call down the math path
+    that materialises the [H, T, S] scores: twice the time of a training step's attention, and the
+    memory the flash kernel saves on a long prompt. Zero columns of v add zero columns to the
+    output, which are dropped, so the result is the same."""
+    pad = q.shape[-1] - v.shape[-1]
+    if pad <= 0:
+        return F.scaled_dot_product_attention(q, k, v, **kw)
+    return F.scaled_dot_product_attention(q, k, F.pad(v, (0, pad)), **kw)[..., : v.shape[-1]]
+
+
 class MLA:
     """One layer's MLA weights and forward.
 
@@ -142,7 +156,7 @@ class MLA:
         k, v = self._expand(c_all, pe_all)
         q = torch.cat([q_nope, q_pe], dim=-1)
         is_causal = causal and allowed is not None
-        out = F.scaled_dot_product_attention(
+        out = sdpa(
             q.transpose(0, 1)[None], k.transpose(0, 1)[None], v.transpose(0, 1)[None],
             attn_mask=None if is_causal else allowed, is_causal=is_causal, scale=self.scale)
         return out[0].transpose(0, 1)  # [T, H, v]
@@ -156,8 +170,8 @@ class MLA:
         rows = rows.view(batch, n // batch, -1)
         k, v = self._expand(rows[..., : self.kv_rank], rows[..., self.kv_rank :])  # [B, T, H, *]
         q = torch.cat([q_nope, q_pe], dim=-1).view(batch, n // batch, self.n_heads, -1)
-        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
-                                             is_causal=True, scale=self.scale)  # [B, H, T, v]
+        out = sdpa(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                   is_causal=True, scale=self.scale)  # [B, H, T, v]
         return linear(out.transpose(1, 2).reshape(n, self.n_heads * self.v_dim), self.w["wo"], self.w.get("wo_bias"))
 
     def _absorbed(self, q_nope, q_pe, latent, mask) -> torch.Tensor:

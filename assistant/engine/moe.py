@@ -48,7 +48,10 @@ class Gate:
         return gmask[:, :, None].expand(-1, self.n_group, self.n // self.n_group).reshape(-1, self.n)
 
     def route(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = F.linear(x.float(), self.weight)
+        # fp32 even under training's bf16 autocast: near 0.5 a bf16 score moves in steps of 0.004,
+        # four times the bias steering's step, and the choice would stop following the bias.
+        with torch.autocast(x.device.type, enabled=False):
+            logits = F.linear(x.float(), self.weight)
         scores = logits.sigmoid() if self.scoring == "sigmoid" else logits.softmax(dim=-1)
         per_group = self.n // self.n_group
         if self.method == "noaux_tc":

@@ -1,7 +1,8 @@
 """``python app.py engine train``: the command line over ``loop.train``.
 
     python app.py engine train --out DIR [--config train_config.json] [--examples N --steps N
-                                          --minutes M --threads N --seed N --device D --force]
+                                          --minutes M --threads N --seed N --device D
+                                          --precision P --force]
 
 ``--config`` reads a ``train_config.json`` (the bundled model's lives next to its weights), and the
 flags override its fields. The output directory must be new or empty unless ``--force``.
@@ -17,7 +18,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-OVERRIDES = ("examples", "steps", "minutes", "threads", "seed", "device")
+OVERRIDES = ("examples", "steps", "minutes", "threads", "seed", "device", "precision")
 
 
 def add_parser(cmds) -> None:
@@ -29,6 +30,8 @@ def add_parser(cmds) -> None:
     p.add_argument("--minutes", type=float, help="stop the optimisation after this long")
     p.add_argument("--threads", type=int, help="torch threads")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="auto (default): CUDA when a GPU is visible")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"],
+                   help="auto (default): bf16 autocast where the hardware has bf16, else fp32")
     p.add_argument("--seed", type=int)
     p.add_argument("--force", action="store_true", help="write into a non-empty --out")
 

@@ -6,11 +6,12 @@ key is being written or was last written, which keys are used, whether a string 
 whether it is a key or a value, and how deep in the object it is. ``scan(data, rules)`` advances
 over bytes and, given ``rules`` (the guide), stops with False at the first byte that breaks them:
 a key that is no unused parameter of the tool, a ``,`` or a new key when none is left, stray text
-between the members, a free-text argument that is not a string, or one that stops being a quote
-of the conversation.
+between the members, a guided argument (free text or an enum) that is not a string or stops being
+a quote of the conversation (or one of the enum's values), or a bare value (a number, ``true``,
+``false``, ``null``) that the rules do not take for its parameter.
 
-Does not: parse JSON fully (numbers, booleans and nested values pass unchecked) or decide what the
-rules are (``copyguide.CopyGuide`` does).
+Does not: parse JSON fully (nested values pass unchecked) or decide what the rules are
+(``copyguide.CopyGuide`` does).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Rules(Protocol):
     def more_keys(self, scanner: CallScanner) -> bool: ...
     def may_close(self, scanner: CallScanner) -> bool: ...
     def value_ok(self, scanner: CallScanner, value: bytes, closing: bool) -> bool: ...
+    def bare_ok(self, scanner: CallScanner, value: bytes, closing: bool) -> bool: ...
     def guided(self, scanner: CallScanner) -> bool: ...
 
 
@@ -38,7 +40,7 @@ class CallScanner:
         self.name, self.head = "", b""
         self.stack: list[str] = []
         self.in_str = self.escape = False
-        self.is_value, self.key, self.cur = False, "", b""
+        self.is_value, self.key, self.cur = False, "", b""  # ``cur``: the string, or bare value, being written
         # At the top level, what comes next: "first" (a key or '}'), "key", "colon", "value",
         # "bare" (inside a number, true, false or null), "next" (',' or '}').
         self.expect = "first"
@@ -96,7 +98,7 @@ class CallScanner:
                 return False
             if rules and ch in "}]" and self.stack[-1:] != ["{" if ch == "}" else "["]:
                 return False  # closes what is not open
-            self._structure(ch)
+            self._structure(ch, c)
         if rules and self.in_str and self.is_value and self.top and rules.guided(self):
             return rules.value_ok(self, self.cur, False)
         return True
@@ -120,9 +122,14 @@ class CallScanner:
         self.cur += bytes((c,))
         return not (rules and self.top and not self.is_value and not rules.key_ok(self, self.cur, False))
 
-    def _structure(self, ch: str) -> None:
+    def _structure(self, ch: str, c: int) -> None:
         """Follow one byte outside strings: brackets, and at the top level what comes next."""
-        if ch in "{[":
+        if self.top and self.expect == "bare" and ch not in ",}":
+            if ch in JSON_SPACE:
+                self.expect = "next"
+            else:
+                self.cur += bytes((c,))
+        elif ch in "{[":
             self.stack.append(ch)
             if len(self.stack) == 1:
                 self.expect = "first"
@@ -139,26 +146,29 @@ class CallScanner:
         elif self.top and ch == ",":
             self.expect = "key"
         elif self.top and ch not in JSON_SPACE and self.expect == "value":
-            self.expect = "bare"
+            self.expect, self.cur = "bare", bytes((c,))
 
     def _member_ok(self, ch: str, rules: Rules) -> bool:
         """Whether ``ch``, outside any string at the top level, keeps the object well formed: keys
         that are unused parameters, ``:``, a value (a string for a free-text argument), then ``,``
         while a key is left, or ``}`` once the required ones have values."""
+        expect, byte = self.expect, ch.encode("latin-1")
         if ch in JSON_SPACE:
-            return True
-        expect = self.expect
+            return expect != "bare" or rules.bare_ok(self, self.cur, True)
         if expect in ("first", "key"):
             return (ch == '"' and rules.more_keys(self)) or (ch == "}" and expect == "first" and rules.may_close(self))
         if expect == "colon":
             return ch == ":"
         if expect == "value":
-            return ch == '"' if rules.guided(self) else ch not in ",:}]"
+            return ch == '"' if rules.guided(self) else ch not in ",:}]" and rules.bare_ok(self, byte, False)
+        if ch in ",}" and expect == "bare" and not rules.bare_ok(self, self.cur, True):
+            return False  # a number, true or false cut short
         if ch == ",":
             return rules.more_keys(self)
         if ch == "}":
             return rules.may_close(self)
-        return expect == "bare" and ch not in ':"{[]'  # the rest of a number, true, false or null
+        # The rest of a number, true, false or null.
+        return expect == "bare" and ch not in ':"{[]' and rules.bare_ok(self, self.cur + byte, False)
 
     def _closes(self, rules: Rules) -> bool:
         """The string open at the top level may close here: a whole unused key, or a guided value that is a quote."""

@@ -14,6 +14,10 @@ call's end marker may follow (a small model went on writing after ``}``). Of the
 model's own order, so greedy decoding takes the model's best choice among real quotes.
 An id argument (a parameter named ``id`` or ``*_id``) quotes a whole id instead: a string a tool
 result gave under an id key, or a UUID the user pasted (``id_values``), when the conversation has one.
+A string ``enum`` argument is one of its values, and an ``integer``, ``number`` or ``boolean`` one is
+a JSON number or ``true``/``false`` (``argschema.value_kind``): the 10 M model wrote ``"k": ["多久？"``.
+What the schemas say is read by ``argschema``; what may be quoted, and where a quote may start and
+end, by ``quotes``.
 
 Why: Lingxi's bundled model (issue 7) is a 10 M-parameter model, and its tool calls failed where
 a copied span starts (``he@example.org`` for ``liu.yang@example.org``) or ends; its training data
@@ -23,21 +27,22 @@ certainly wrong. Grammar-constrained decoding of tool calls is common practice f
 (``"lingxi_copy_arguments": true`` in ``config.json``, which ``engine train`` writes): a real
 DeepSeek model may rightly rephrase an argument (a date as ISO 8601), so it is never guided.
 
-Does not: choose *which* span (the model does), validate the JSON, touch numbers, booleans,
-enums, nested values or text outside a tool call, or refuse a value when no token would
-quote the conversation (the model then writes what it likes).
+Does not: choose *which* span or value (the model does), validate the JSON, touch nested values
+(arrays, objects) or text outside a tool call, or refuse a value when no token would quote the
+conversation (the model then writes what it likes).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
 import torch
 
+from .argschema import BARE, guided_arguments, is_id_key, parameters, required, typed_arguments
 from .callscan import CallScanner
-from .toolcalls import ARGS_OPEN, CALL_BEGIN, CALL_END, TOOL_SEP, function_of, text_of
+from .quotes import boundary, id_values, quotable, word_byte
+from .toolcalls import ARGS_OPEN, CALL_BEGIN, CALL_END, TOOL_SEP
 
 NEG_INF = float("-inf")
 
@@ -83,110 +88,6 @@ class GuideVocab:
         return cls(tuple(out), frozenset(added), ids.get(CALL_BEGIN), ids.get(CALL_END), ids.get(TOOL_SEP), first)
 
 
-def _free_text(schema) -> bool:
-    """A string schema without ``enum``/``const``; ``anyOf``/``oneOf`` with one (an optional string) counts."""
-    if not isinstance(schema, dict) or "enum" in schema or "const" in schema:
-        return False
-    kind = schema.get("type")
-    if kind == "string" or (isinstance(kind, list) and "string" in kind):
-        return True
-    return any(_free_text(s) for s in [*schema.get("anyOf", []), *schema.get("oneOf", [])])
-
-
-def _schemas(tools: list[dict] | None):
-    """(tool name, its parameters' schemas, the names it requires) for each tool, OpenAI-shaped or bare."""
-    for tool in tools or []:
-        try:
-            fn = function_of(tool)
-        except ValueError:  # a tool without a name: nothing can call it
-            continue
-        params = fn.get("parameters")
-        props = params.get("properties") if isinstance(params, dict) else None
-        props = props if isinstance(props, dict) else {}  # a malformed schema guides nothing
-        need = params.get("required") if isinstance(params, dict) else None
-        yield fn["name"], props, frozenset(need if isinstance(need, list) else ()) & frozenset(props)
-
-
-def required(tools: list[dict]) -> dict[str, frozenset[str]]:
-    """Tool name -> the parameters its schema requires (of those it declares)."""
-    return {name: need for name, _, need in _schemas(tools)}
-
-
-def guided_arguments(tools: list[dict]) -> dict[str, frozenset[str]]:
-    """Tool name -> its top-level free-text string parameters (the ones a user's words fill)."""
-    return {name: frozenset(k for k, s in props.items() if _free_text(s)) for name, props, _ in _schemas(tools)}
-
-
-def is_id_key(key) -> bool:
-    """A key that names a record by id: ``id`` or ``*_id``."""
-    return isinstance(key, str) and (key == "id" or key.endswith("_id"))
-
-
-UUID = re.compile(rb"\b[0-9a-fA-F]{8}(?:-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}\b")
-
-
-def id_values(messages: list[dict]) -> bytes:
-    """The ids an id argument may take, each between NULs: the strings tool results give under an
-    id key (``{"title": ..., "id": ...}`` rows, ``conversation_id``), and UUIDs in the user's words.
-    Empty when there are none (an id argument is then quoted like any other)."""
-    found: dict[bytes, None] = {}
-
-    def walk(node) -> None:
-        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-        for key, value in items:
-            if isinstance(value, str) and is_id_key(key) and value and "\0" not in value:
-                found[value.encode()] = None
-            else:
-                walk(value)
-
-    for m in messages:
-        content = text_of(m.get("content"))
-        if m.get("role") == "tool" and content:
-            try:
-                walk(json.loads(content))
-            except ValueError:  # a tool that answered plain text names no ids
-                continue
-        elif m.get("role") == "user" and content:
-            found.update(dict.fromkeys(UUID.findall(content.encode())))
-    return b"\0" + b"\0".join(found) + b"\0" if found else b""
-
-
-def parameters(tools: list[dict]) -> dict[str, frozenset[str]]:
-    """Tool name -> the names of all its parameters (the keys its arguments may use)."""
-    return {name: frozenset(props) for name, props, _ in _schemas(tools)}
-
-
-def _word_byte(b: int) -> bool:
-    return 48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122  # ASCII letters and digits
-
-
-JOINERS = b"._@-/"  # inside an address, a path or an id they join two runs of letters and digits
-
-
-def _boundary(text: bytes, i: int) -> bool:
-    """Whether a quote may start or end at byte ``i``: not inside a run of ASCII letters and digits,
-    nor between such a run and a joiner that continues it (``liu.`` | ``yang@example.org``)."""
-    if i <= 0 or i >= len(text):
-        return True
-    before, after = text[i - 1], text[i]
-    if _word_byte(before) and _word_byte(after):
-        return False
-    return not ((before in JOINERS and _word_byte(after)) or (_word_byte(before) and after in JOINERS
-                                                                and i + 1 < len(text) and _word_byte(text[i + 1])))
-
-
-def quotable(messages: list[dict]) -> bytes:
-    """What an argument may quote: user, tool and assistant texts, raw and JSON-escaped, NUL-separated
-    so that no quote spans two of them. The system prompt is left out (it would allow almost anything)."""
-    parts = []
-    for m in messages:
-        content = text_of(m.get("content"))
-        if m.get("role") == "system" or not content:
-            continue
-        parts += [content, json.dumps(content, ensure_ascii=False)[1:-1]]
-    return b"\0".join(p.encode() for p in parts)
-
-
 class CopyGuide:
     """See the module docstring. ``mask(logits, output_ids)`` -> logits with the tokens that break
     the rules at -inf; as ``callscan.Rules`` it says what the rules are."""
@@ -199,6 +100,7 @@ class CopyGuide:
         # The free-text parameters that name a record by id (``event_id``, ``reminder_id``).
         self.id_params = {name: frozenset(filter(is_id_key, keys)) for name, keys in self.free_text.items()}
         self.params = parameters(tools)
+        self.typed = typed_arguments(tools)
         # What follows the separator of a call: an offered tool's name, then the fence and the object.
         self.heads = [f"{name}{ARGS_OPEN}{{".encode() for name in self.params]
         self.required = required(tools)
@@ -213,7 +115,26 @@ class CopyGuide:
 
     # ------------------------------------------------------------ the rules (callscan.Rules)
     def guided(self, scanner: CallScanner) -> bool:
-        return scanner.key in self.free_text.get(scanner.name, ())
+        """A string the rules check as it is written: free text, or an enum's value."""
+        return scanner.key in self.free_text.get(scanner.name, ()) or isinstance(self._typed(scanner), bytes)
+
+    def _typed(self, scanner: CallScanner) -> str | bytes | None:
+        return self.typed.get(scanner.name, {}).get(scanner.key)
+
+    def bare_ok(self, scanner: CallScanner, value: bytes, closing: bool) -> bool:
+        """A bare value (outside quotes) is, or (not ``closing``) may grow into, one of its ``BARE`` kind;
+        a guided string parameter takes none; the others are left alone."""
+        kind = self._typed(scanner)
+        if isinstance(kind, bytes) or self.guided(scanner):
+            return False
+        if kind is None:
+            return True
+        pattern = BARE[kind]
+        if closing:
+            return pattern.fullmatch(value) is not None
+        if kind == "boolean":
+            return b"true".startswith(value) or b"false".startswith(value)
+        return any(pattern.fullmatch(value + tail) for tail in (b"", b"0"))  # one digit ends any proper prefix
 
     def key_ok(self, scanner: CallScanner, key: bytes, whole: bool) -> bool:
         """A key is an unused parameter of the tool (a prefix of one while it is written)."""
@@ -232,8 +153,11 @@ class CopyGuide:
         return self.required.get(scanner.name, frozenset()) <= scanner.used
 
     def _source(self, scanner: CallScanner) -> tuple[bytes, bool]:
-        """(what the value being written may quote, whether only whole entries of it): the ids for an
-        id argument when the conversation has any, else the conversation's texts."""
+        """(what the value being written may quote, whether only whole entries of it): an enum's
+        values, the ids for an id argument when the conversation has any, else the conversation's texts."""
+        kind = self._typed(scanner)
+        if isinstance(kind, bytes):
+            return kind, True
         if self.ids and scanner.key in self.id_params.get(scanner.name, ()):
             return self.ids, True
         return self.context, False
@@ -246,7 +170,7 @@ class CopyGuide:
         if 0x80 <= value[0] < 0xC0 or value[:1].isspace() or value[:1] in b'{}[]",:\\':
             return False  # inside a character, padded, or JSON quoted from a tool result
         if closing:
-            if value[-1:].isspace() or not any(_word_byte(b) or b >= 0x80 for b in value):
+            if value[-1:].isspace() or not any(word_byte(b) or b >= 0x80 for b in value):
                 return False  # padded, or only punctuation (a "}" quoted from a tool result)
             try:
                 value.decode("utf-8")
@@ -264,7 +188,7 @@ class CopyGuide:
             return b"\0" + text + (b"\0" if closing else b"") in ctx
         at = ctx.find(text)
         while at >= 0:
-            if _boundary(ctx, at) and (not closing or _boundary(ctx, at + len(text))):
+            if boundary(ctx, at) and (not closing or boundary(ctx, at + len(text))):
                 return True
             at = ctx.find(text, at + 1)
         return False

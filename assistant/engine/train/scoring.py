@@ -29,7 +29,8 @@ import json
 import re
 from collections import Counter
 
-from ..copyguide import id_values, is_id_key
+from ..argschema import is_id_key
+from ..quotes import id_values
 
 TARGETS = {"tool_selection": 0.90, "argument_match": 0.80}
 METRICS = ("tool_selection", "argument_match", "argument_match_given_selection", "no_tool_accuracy",

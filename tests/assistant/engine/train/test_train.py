@@ -151,7 +151,8 @@ def test_steer_bias_lifts_idle_experts_and_lowers_busy_ones():
     assert bias[0] == pytest.approx(-0.01) and torch.allclose(bias[1:], torch.full((3,), 0.01))
 
 
-def test_loss_falls_when_fitting_a_few_conversations():
+@pytest.mark.parametrize("low", [None, torch.bfloat16])  # fp32, and bf16 autocast as ``precision`` picks it
+def test_loss_falls_when_fitting_a_few_conversations(low):
     cfg = small_cfg()
     params = tmodel.init_params(cfg, seed=0)
     rng = random.Random(0)
@@ -160,7 +161,8 @@ def test_loss_falls_when_fitting_a_few_conversations():
     losses = []
     for _ in range(40):
         model = tmodel.build(cfg, params)
-        loss, _ = loop.loss_of(model, data, pad_id=2)
+        with torch.autocast("cpu", dtype=low or torch.float32, enabled=low is not None):
+            loss, _ = loop.loss_of(model, data, pad_id=2)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -187,6 +189,31 @@ def test_saved_checkpoint_loads_in_the_engine_and_in_transformers(tmp_path):
         torch.testing.assert_close(loaded.forward(ids, None, loaded.new_cache()), ours, atol=1e-5, rtol=1e-5)
         ref = transformers.AutoModelForCausalLM.from_pretrained(tmp_path, torch_dtype=torch.float32).eval()
         torch.testing.assert_close(ref(ids[None]).logits[0], ours, atol=1e-4, rtol=1e-4)
+
+
+def test_precision_names_the_autocast_dtype():
+    cpu = torch.device("cpu")
+    assert loop.autocast_dtype("fp32", cpu) is None and loop.autocast_dtype("bf16", cpu) is torch.bfloat16
+    assert loop.autocast_dtype("auto", cpu) in (None, torch.bfloat16)
+    with pytest.raises(ValueError, match="precision must be auto, bf16 or fp32"):
+        loop.autocast_dtype("fp16", cpu)
+
+
+@pytest.mark.parametrize("logits, chosen", [((0.0, 4e-3, 2e-3, -1.0), [1, 2]), ((4e-3, 2e-3, 0.0, -1.0), [0, 1])])
+def test_the_router_chooses_in_fp32_under_bf16_autocast(logits, chosen):
+    """Scores 0.001 apart, as the bias steering (1e-3 a step) leaves them: the choice is fp32's.
+    In bf16 the three scores near 0.5 all round to 0.5 and tie, and a tie cannot give both answers."""
+    from assistant.engine.moe import Gate
+
+    cfg = small_cfg()
+    weight = torch.zeros(cfg.n_routed_experts, cfg.hidden_size)
+    weight[:, 0] = torch.tensor(logits)  # the router logits for x = e_0
+    gate = Gate(cfg, weight, torch.zeros(cfg.n_routed_experts))
+    x = torch.zeros(1, cfg.hidden_size)
+    x[0, 0] = 1.0
+    assert gate.route(x)[1].sort().values.tolist() == [chosen]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert gate.route(x)[1].sort().values.tolist() == [chosen]
 
 
 def test_lr_schedule_warms_up_then_decays_to_the_floor():

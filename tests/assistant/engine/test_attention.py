@@ -28,3 +28,14 @@ def test_sdpa_matches_the_written_out_attention_and_its_gradients(v_dim):
     grads = torch.autograd.grad(out.square().sum(), (q, k, v))
     for got, expected in zip(grads, torch.autograd.grad(want.square().sum(), (q, k, v))):
         torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_under_cpu_bf16_autocast_attention_runs_in_fp32():
+    """Training's autocast: the matmuls go bf16, attention stays fp32 (its CPU backward is slower in bf16)."""
+    g = torch.Generator().manual_seed(1)
+    q, k = (torch.randn(1, 2, 7, 16, generator=g) for _ in range(2))
+    v = torch.randn(1, 2, 7, 8, generator=g)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = sdpa(q.bfloat16(), k.bfloat16(), v, is_causal=True, scale=0.25)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, reference(q.bfloat16().float(), k.bfloat16().float(), v, 0.25), atol=1e-5, rtol=1e-5)

@@ -226,9 +226,10 @@ def test_lr_schedule_warms_up_then_decays_to_the_floor():
 def test_training_with_drills_reports_them(tmp_path):
     cfg = loop.TrainConfig.from_dict({"examples": 60, "vocab_size": 400, "tokenizer_examples": 60, "steps": 2,
                                       "copy_drills": 500, "drill_steps": 2, "drill_lengths": [3, 5], "batch_tokens": 512, "warmup": 1,
-                                      "shape": SMALL.__dict__ | {"vocab_size": 0}})
+                                      "precision": "fp32", "shape": SMALL.__dict__ | {"vocab_size": 0}})
     lines: list[str] = []
     report = loop.train(cfg, tmp_path / "model", log=lines.append)
+    assert report["precision"] == "fp32" and "; fp32 on cpu" in lines[1]
     assert report["copy_drills"] == 500 and report["steps"] == 2 and report["final_loss"] > 0
     # Two drill steps (the cap, no copying in two steps), then the conversations.
     assert report["drill_phase"]["steps"] == 2 and report["drill_phase"]["copying_formed"] is False
@@ -260,9 +261,11 @@ def test_train_command_smoke_writes_a_checkpoint_the_engine_serves(tmp_path, cap
     config.write_text(json.dumps({"examples": 80, "vocab_size": 500, "tokenizer_examples": 80, "steps": 3,
                                   "batch_tokens": 4096, "warmup": 2, "copy_drills": 100, "drill_steps": 1, "shape": SMALL.__dict__ | {"vocab_size": 0}}))
     out = tmp_path / "model"
-    assert app_main(["engine", "train", "--out", str(out), "--config", str(config), "--threads", "1"]) == 0
+    assert app_main(["engine", "train", "--out", str(out), "--config", str(config), "--threads", "1",
+                     "--precision", "bf16"]) == 0
     report = json.loads((out / "train_report.json").read_text())
     assert report["steps"] == 3 and report["stopped_by"] == "steps" and report["final_loss"] > 0
+    assert report["precision"] == "bf16"  # --precision reaches the loop
     assert report["device"] == ("cuda" if torch.cuda.is_available() else "cpu")  # --device auto
     assert set(report["expert_utilisation"]) == {"1", "2"}  # layer 0 is dense
     for layer in report["expert_utilisation"].values():

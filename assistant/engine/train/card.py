@@ -86,7 +86,8 @@ def render(model_dir: Path) -> str:
               f" {phase['steps']} steps on drills alone{formed}, in batches of {tcfg.get('drill_batch', 32)}"
               f"{widen}) to teach copying the user's words." if report.get("copy_drills") else "")
     guided = (", tool arguments copy-guided as the engine serves them (`assistant/engine/copyguide.py`: a free-text"
-              " argument can only be a verbatim quote of the conversation, an id one a tool result gave; the model picks which)"
+              " argument can only be a verbatim quote of the conversation, an id one a tool result gave, an enum one of"
+              " its values, a number a number; the model picks which)"
               if ev.get("guided") else "")
     return f"""# lingxi-mini
 
@@ -109,7 +110,7 @@ engine like any DeepSeek checkpoint. It answers when no API key is configured.
 - **Training:** {report['steps']} AdamW steps (lr {tcfg['lr']}, warm-up {tcfg['warmup']}, cosine to {tcfg['min_lr']},
   weight decay {tcfg['weight_decay']}, batches of ≤ {tcfg['batch_tokens']} padded tokens), {report['epochs']} passes over the data,
   stopped by {report['stopped_by']}; {report['train_seconds'] / 60:.0f} min of optimisation, {report['total_seconds'] / 60:.0f} min in all
-  on the {report.get('device', 'cpu').upper()} ({report.get('threads', '?')} threads). Final training loss {report['final_loss']}.
+  on the {report.get('device', 'cpu').upper()} ({report.get('threads', '?')} threads, {report.get('precision', 'fp32')}). Final training loss {report['final_loss']}.
 
 ## Evaluation
 

@@ -303,7 +303,7 @@ def test_model_card_is_written_from_the_run_reports(tmp_path):
                                                            default=str))
     share = [0.25, 0.25, 0.3, 0.2]
     (tmp_path / "train_report.json").write_text(json.dumps({
-        "steps": 123, "epochs": 1.5, "stopped_by": "time", "device": "cpu", "threads": 2, "train_seconds": 600,
+        "steps": 123, "epochs": 1.5, "stopped_by": "time", "device": "cpu", "precision": "bf16", "threads": 2, "train_seconds": 600,
         "total_seconds": 700, "parameters": 1_234_567, "final_loss": 0.42, "copy_drills": 40000,
         "drill_phase": {"steps": 812, "loss": 1.43, "copying_formed": True},
         "expert_utilisation": {"1": {"share": share, "max_over_mean": 1.2, "min_over_mean": 0.8}}}))
@@ -315,6 +315,7 @@ def test_model_card_is_written_from_the_run_reports(tmp_path):
     assert card.main([str(tmp_path)]) == 0
     text = (tmp_path / "MODEL_CARD.md").read_text()
     assert "1.2 M-parameter" in text and "123 AdamW steps" in text and "stopped by time" in text
+    assert "on the CPU (2 threads, bf16)" in text
     assert "| tool selection (target ≥ 90%) | 90.0% (9/10) | 90.0% (9/10) | 90.0% (9/10) |" in text
     assert "25.0% (1/4)" in text and "| 1 | 25% 25% 30% 20% | 1.2 | 0.8 |" in text
     assert "faithfulness | – |" in text  # a metric the report lacks is a dash, not an error

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer, models
 
-from ..config import EngineConfig
+from ..config import EngineConfig, EngineError
 from . import model as tmodel
 from . import tokenizer as ttok
 from .curriculum import DrillPhase, Encoded, batches, collate, copy_drills, schedule, widened
@@ -113,8 +113,8 @@ def train_device(name: str) -> torch.device:
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """bf16 when asked for, or on "auto" where bf16 is native (bf16 emulated on an older CPU is slower
     than fp32); None for fp32."""
-    if precision not in ("auto", "bf16", "fp32"):
-        raise ValueError(f"precision must be auto, bf16 or fp32, not {precision!r}")
+    if precision not in ("auto", "bf16", "fp32"):  # a train_config.json can say anything
+        raise EngineError(f"precision must be auto, bf16 or fp32, not {precision!r}")
     if precision == "auto":
         native = (torch.cuda.is_bf16_supported() if device.type == "cuda" else
                   any(getattr(torch.cpu, probe, lambda: False)()

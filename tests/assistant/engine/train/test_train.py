@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from assistant.engine.config import EngineConfig
+from assistant.engine.config import EngineConfig, EngineError
 from assistant.engine.loader import load_model
 from assistant.engine.train import loop
 from assistant.engine.train import model as tmodel
@@ -195,8 +195,19 @@ def test_precision_names_the_autocast_dtype():
     cpu = torch.device("cpu")
     assert loop.autocast_dtype("fp32", cpu) is None and loop.autocast_dtype("bf16", cpu) is torch.bfloat16
     assert loop.autocast_dtype("auto", cpu) in (None, torch.bfloat16)
-    with pytest.raises(ValueError, match="precision must be auto, bf16 or fp32"):
+    with pytest.raises(EngineError, match="precision must be auto, bf16 or fp32"):
         loop.autocast_dtype("fp16", cpu)
+
+
+def test_a_bad_precision_in_a_config_file_is_one_line_before_any_work(tmp_path, capsys):
+    from app import main as app_main
+
+    config = tmp_path / "train_config.json"
+    config.write_text(json.dumps({"precision": "fp16"}))
+    assert app_main(["engine", "train", "--out", str(tmp_path / "m"), "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "precision must be auto, bf16 or fp32, not 'fp16'" in err and "Traceback" not in err
+    assert not (tmp_path / "m").exists()
 
 
 @pytest.mark.parametrize("logits, chosen", [((0.0, 4e-3, 2e-3, -1.0), [1, 2]), ((4e-3, 2e-3, 0.0, -1.0), [0, 1])])

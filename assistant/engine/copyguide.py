@@ -124,9 +124,9 @@ class CopyGuide:
     def bare_ok(self, scanner: CallScanner, value: bytes, closing: bool) -> bool:
         """A bare value (outside quotes) is, or (not ``closing``) may grow into, one of its ``BARE`` kind;
         a guided string parameter takes none; the others are left alone."""
-        kind = self._typed(scanner)
-        if isinstance(kind, bytes) or self.guided(scanner):
+        if self.guided(scanner):  # free text or an enum: a string, never bare
             return False
+        kind = self._typed(scanner)
         if kind is None:
             return True
         pattern = BARE[kind]

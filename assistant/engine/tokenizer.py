@@ -10,6 +10,8 @@ What it does, as HF ``transformers`` does it but without that dependency:
   * injects tool definitions into the system prompt when the template itself does not
     reference ``tools`` (the official DeepSeek-V3 template does not);
   * defuses control-token strings typed into user and tool messages (prompt injection);
+  * for a checkpoint that asks for it (``"tool_result_view": "compact"``, Lingxi's bundled
+    model), renders tool results in ``toolview``'s shorter view, the one it was trained on;
   * encodes with special tokens recognised in the text, decodes, and streams text deltas
     id by id (``Detokenizer``) without splitting multi-byte UTF-8 characters.
 
@@ -31,6 +33,7 @@ from jinja2.exceptions import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from tokenizers import Tokenizer
 
+from . import toolview
 from .toolcalls import inject_tools
 
 BUILTIN_TEMPLATE = Path(__file__).with_name("templates") / "deepseek_v3.jinja"
@@ -131,6 +134,11 @@ class ChatTokenizer:
         self.eos_token = _token_content(config.get("eos_token"))
         self.pad_token = _token_content(config.get("pad_token"))
         self.add_bos_token = bool(config.get("add_bos_token", False))
+        # Lingxi's own key: a checkpoint trained on toolview's compact view of tool results reads it served too.
+        self.tool_result_view = config.get("tool_result_view", "full")
+        if self.tool_result_view not in toolview.VIEWS:
+            raise ValueError(f"tool_result_view must be one of {', '.join(toolview.VIEWS)}, "
+                             f"not {self.tool_result_view!r}")
         self.chat_template = chat_template          # str, or list of named templates
         self.template_source = "given" if chat_template else "none"
         self.bos_token_id = self.token_to_id(self.bos_token)
@@ -188,6 +196,9 @@ class ChatTokenizer:
             messages = inject_tools(messages, tools)
         specials = self._specials if escape_markers else None
         messages = [_normalise(m, specials) for m in messages]
+        if self.tool_result_view == "compact":
+            messages = [{**m, "content": toolview.view(m["content"])} if m.get("role") == "tool" else m
+                        for m in messages]
         return template.render(
             messages=messages, tools=tools or None,
             add_generation_prompt=add_generation_prompt,

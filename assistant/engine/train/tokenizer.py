@@ -101,7 +101,7 @@ def tokenizer_config() -> dict:
     return {
         "add_bos_token": False, "add_eos_token": False, "bos_token": BOS, "eos_token": EOS, "pad_token": PAD,
         "clean_up_tokenization_spaces": False, "model_max_length": 4096, "tokenizer_class": "PreTrainedTokenizerFast",
-        "chat_template": chat_template(),
+        "chat_template": chat_template(), "tool_result_view": "compact",
     }
 
 

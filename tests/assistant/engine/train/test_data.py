@@ -6,6 +6,7 @@ import re
 import jsonschema
 import pytest
 
+from assistant.engine import toolview
 from assistant.engine.train import data, data_en, data_zh
 from tools.registry import PROFILES
 
@@ -160,3 +161,30 @@ def test_random_fill_makes_copied_values_unmemorisable_and_leaves_heldout_alone(
     as_dicts = lambda exs: [e.to_dict() for e in exs]  # noqa: E731
     assert as_dicts(data.generate("heldout", 50, 0, random_fill=1.0)) == as_dicts(data.generate("heldout", 50, 0))
     assert as_dicts(data.generate("train", 50, 0, random_fill=0.0)) == as_dicts(data.generate("train", 50, 0))
+
+
+def _leaves(value):
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        for v in value:
+            yield from _leaves(v)
+    elif isinstance(value, (str, int)) and not isinstance(value, bool):
+        yield str(value)
+
+
+def test_what_a_reply_restates_from_a_tool_result_is_in_the_view_the_model_reads(train, heldout):
+    # The bundled model reads tool results in toolview's compact view (tokenizer_config.json): a
+    # reply that restates a time or a title must find it there, or it is trained to make it up.
+    restated = 0
+    for ex in train + heldout:
+        for i, m in enumerate(ex.messages[:-1]):
+            reply = ex.messages[i + 1]
+            if m["role"] != "tool" or reply["role"] != "assistant" or not reply.get("content"):
+                continue
+            shown = toolview.view(m["content"])
+            for leaf in _leaves(json.loads(m["content"])):
+                if len(leaf) >= 4 and leaf in reply["content"] and leaf not in ex.messages[i - 1].get("content", ""):
+                    assert leaf in shown, (leaf, shown)
+                    restated += 1
+    assert restated > 500

@@ -286,6 +286,7 @@ def test_train_command_smoke_writes_a_checkpoint_the_engine_serves(tmp_path, cap
     # The engine loads it as it loads any DeepSeek checkpoint, chat template included.
     chat = ChatTokenizer.from_dir(out)
     assert chat.template_source == "tokenizer_config.json"
+    assert chat.tool_result_view == "compact"  # served the tool results' view it was trained on
     with LLMEngine(out) as engine:
         ids = chat.encode_chat([{"role": "user", "content": "明天下午三点提醒我开会"}])
         result = engine.generate(ids, SamplingParams(max_tokens=4, temperature=0.0))

@@ -62,6 +62,7 @@ def render(model_dir: Path) -> str:
     tcfg = json.loads((model_dir / "train_config.json").read_text("utf-8"))
     report = json.loads((model_dir / "train_report.json").read_text("utf-8"))
     ev = json.loads((model_dir / "eval_report.json").read_text("utf-8"))
+    tokcfg = json.loads((model_dir / "tokenizer_config.json").read_text("utf-8"))
     size = sum(p.stat().st_size for p in model_dir.iterdir() if p.is_file() and p.name != "MODEL_CARD.md")
     m = ev["metrics"]
     rows = [("tool selection (target ≥ 90%)", "tool_selection"), ("argument exact match (target ≥ 80%)", "argument_match"),
@@ -89,6 +90,9 @@ def render(model_dir: Path) -> str:
               " argument can only be a verbatim quote of the conversation, an id one a tool result gave, an enum one of"
               " its values, a number a number; the model picks which)"
               if ev.get("guided") else "")
+    shown = (" It reads them, trained and served, in a shorter view (`assistant/engine/toolview.py`: no zone names,"
+             " plain defaults, listing range or retrieval details; names, ids, times and texts as the tools write them)."
+             if tokcfg.get("tool_result_view") == "compact" else "")
     return f"""# lingxi-mini
 
 Lingxi's bundled offline assistant model: a {report['parameters'] / 1e6:.1f} M-parameter DeepSeek-V3-architecture MoE
@@ -106,7 +110,7 @@ engine like any DeepSeek checkpoint. It answers when no API key is configured.
   don't answer, chit-chat and refusals; tool results in the app's tools' own shapes. Loss on assistant tokens only. In {100 * tcfg.get('random_fill', 0):.0f}% of requests the
   copied words and contacts are random, some of them made-up words and characters (so they must be copied, not remembered), and {100 * tcfg.get('compose', 0):.0f}% are phrased from pieces of
   several templates with fillers beside the copied words, or ask about a random topic, and {100 * tcfg.get('answered', 0):.0f}% of the
-  grounded answers are about a random topic, answered by one of several passages.{drills}
+  grounded answers are about a random topic, answered by one of several passages.{shown}{drills}
 - **Training:** {report['steps']} AdamW steps (lr {tcfg['lr']}, warm-up {tcfg['warmup']}, cosine to {tcfg['min_lr']},
   weight decay {tcfg['weight_decay']}, batches of ≤ {tcfg['batch_tokens']} padded tokens), {report['epochs']} passes over the data,
   stopped by {report['stopped_by']}; {report['train_seconds'] / 60:.0f} min of optimisation, {report['total_seconds'] / 60:.0f} min in all

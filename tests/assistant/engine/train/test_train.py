@@ -311,6 +311,7 @@ def test_model_card_is_written_from_the_run_reports(tmp_path):
 
     cfg = tmodel.hf_config(SMALL, bos_token_id=0, eos_token_id=1)
     (tmp_path / "config.json").write_text(json.dumps(cfg))
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(ttok.tokenizer_config()))
     (tmp_path / "train_config.json").write_text(json.dumps({**loop.TrainConfig().__dict__, "shape": SMALL.__dict__},
                                                            default=str))
     share = [0.25, 0.25, 0.3, 0.2]
@@ -335,6 +336,7 @@ def test_model_card_is_written_from_the_run_reports(tmp_path):
     assert "first 812 steps on drills alone, until copying formed, in batches of 32; afterwards 30% of drill tokens" in text
     assert "copied words and contacts are random, some of them made-up" in text
     assert "greedy decoding, tool arguments copy-guided as the engine serves them" in text
+    assert "It reads them, trained and served, in a shorter view (`assistant/engine/toolview.py`" in text
     assert "| `create_ticket` | 4, 2 of 5 | – |" in text
     assert "| span: cut short | 2 | 0 |" in text
     assert "In 80% of requests the" in text and "50% are phrased from pieces" in text and "50% of the\n  grounded" in text

@@ -7,7 +7,7 @@ wrote ``服，_base``), and, inside the arguments object of an offered tool, kee
 tool's unused parameters (no ``,`` or new key once all are used, no ``}`` before the required
 ones), and, while the model is writing the value of a top-level free-text string argument (no
 ``enum``; an optional string counts: a title, a time phrase, an id), keeps only the tokens that extend the value to something
-the user, a tool result or an earlier reply said verbatim (its JSON-escaped form counts too),
+the user said verbatim (its JSON-escaped form counts too; what tools and earlier replies said does not),
 starting where a word starts; the closing quote is allowed once the value is a non-empty quote
 that ends where a word ends (``_quoted``); once the object closes, only its closing fence and the
 call's end marker may follow (a small model went on writing after ``}``). Of the allowed tokens the ``keep`` most likely survive, in the

@@ -1,6 +1,6 @@
 """What a tool call's argument may quote from the conversation, for ``copyguide``.
 
-Does: the user, tool and assistant texts a value may quote (raw and JSON-escaped, NUL-separated),
+Does: the user's texts a free-text value may quote (raw and JSON-escaped, NUL-separated),
 the ids that tool results give or the user pasted, and where a quote may start or end (not inside
 a run of ASCII letters and digits, nor between such a run and a joiner that continues it).
 
@@ -65,12 +65,16 @@ def boundary(text: bytes, i: int) -> bool:
 
 
 def quotable(messages: list[dict]) -> bytes:
-    """What an argument may quote: user, tool and assistant texts, raw and JSON-escaped, NUL-separated
-    so that no quote spans two of them. The system prompt is left out (it would allow almost anything)."""
+    """What a free-text argument may quote: the user's messages, raw and JSON-escaped, NUL-separated
+    so that no quote spans two of them.
+
+    Only the user's words: every such argument the bundled model is trained on (a title, a time
+    phrase, a contact, a summary, a query) is a span of them, and run 17 quoted a tool's or its own
+    words instead (``"contact": "s contact"``). Ids from tool results are ``id_values``' business."""
     parts = []
     for m in messages:
         content = text_of(m.get("content"))
-        if m.get("role") == "system" or not content:
+        if m.get("role") != "user" or not content:
             continue
         parts += [content, json.dumps(content, ensure_ascii=False)[1:-1]]
     return b"\0".join(p.encode() for p in parts)

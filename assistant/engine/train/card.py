@@ -87,7 +87,7 @@ def render(model_dir: Path) -> str:
               f" {phase['steps']} steps on drills alone{formed}, in batches of {tcfg.get('drill_batch', 32)}"
               f"{widen}) to teach copying the user's words." if report.get("copy_drills") else "")
     guided = (", tool arguments copy-guided as the engine serves them (`assistant/engine/copyguide.py`: a free-text"
-              " argument can only be a verbatim quote of the conversation, an id one a tool result gave, an enum one of"
+              " argument can only be a verbatim quote of the user's words, an id one a tool result gave, an enum one of"
               " its values, a number a number; the model picks which)"
               if ev.get("guided") else "")
     shown = (" It reads them, trained and served, in a shorter view (`assistant/engine/toolview.py`: no zone names,"

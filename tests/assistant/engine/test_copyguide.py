@@ -89,9 +89,11 @@ def test_quotes_start_and_end_on_word_boundaries(vocab):
         {"bare": frozenset({"q"})}
 
 
-def test_quotable_leaves_out_the_system_prompt_and_keeps_escaped_forms():
-    ctx = quotable(MESSAGES + [{"role": "user", "content": 'say "hi"'}])
-    assert b"liu.yang@example.org" in ctx and b"9f2c41ab" in ctx and b"zebra" not in ctx
+def test_quotable_is_the_users_words_with_their_escaped_forms():
+    ctx = quotable(MESSAGES + [{"role": "user", "content": 'say "hi"'},
+                               {"role": "assistant", "content": "Sure, what's your contact?"}])
+    assert b"liu.yang@example.org" in ctx and b"zebra" not in ctx  # the system prompt would allow anything
+    assert b"9f2c41ab" not in ctx and b"contact" not in ctx  # tools' and the assistant's words are not the user's
     assert b'say \\"hi\\"' in ctx and b"\0" in ctx
 
 

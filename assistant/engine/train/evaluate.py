@@ -2,7 +2,7 @@
 
     python app.py engine eval-assistant [--model DIR] [--split heldout|train] [--n 400] [--seed 0]
                                         [--max-tokens 96] [--max-batch 16] [--threads N]
-                                        [--device auto|cpu|cuda] [--json]
+                                        [--device auto|cpu|cuda] [--json] [--dump FILE]
 
 Does: draw ``n`` examples from ``data.generate(split, n, seed)``; render each conversation but its
 last (target) message, with the example's tools, through the model's chat template; decode
@@ -92,6 +92,18 @@ def predict_all(engine, examples, max_tokens: int = 96, tokenizer=None, guide: b
                 h.cancel()
 
 
+def write_dump(path: Path, examples, preds) -> None:
+    """One JSON line per example: what was asked, what was due, what the model said, what was wrong."""
+    from .scoring import wrong_arguments
+
+    with Path(path).open("w", encoding="utf-8") as f:
+        for ex, pred in zip(examples, preds):
+            asked = next((m["content"] for m in reversed(ex.messages[:-1]) if m["role"] == "user"), "")
+            got = {k: pred[k] for k in ("content", "tool_calls", "finish_reason") if pred.get(k)}
+            f.write(json.dumps({"lang": ex.lang, "kind": ex.kind, "asked": asked, "expected": ex.messages[-1],
+                                "got": got, "wrong": wrong_arguments(ex, pred)}, ensure_ascii=False) + "\n")
+
+
 # ---------------------------------------------------------------- CLI
 
 def add_parser(cmds) -> argparse.ArgumentParser:
@@ -109,6 +121,9 @@ def add_parser(cmds) -> argparse.ArgumentParser:
     p.add_argument("--guide", choices=["auto", "on", "off"], default="auto",
                    help="copy-guided tool arguments (copyguide): auto follows the checkpoint, as serving does")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--dump", type=Path, metavar="FILE",
+                   help="also write each conversation's request, expected and predicted reply and wrong arguments "
+                        "as JSON lines")
     return p
 
 
@@ -150,6 +165,8 @@ def _run(args: argparse.Namespace) -> int:
     copied = copy_accuracy(engine.runner.model, [encode(engine.tokenizer, e) for e in examples],
                            [e.lang for e in examples])
     errors = sum(1 for p in preds if p.get("finish_reason") == "error")
+    if getattr(args, "dump", None):
+        write_dump(args.dump, examples, preds)
     if args.json:
         print(json.dumps({"model": str(args.model), "split": args.split, "n": len(examples), "seed": args.seed,
                           "max_tokens": args.max_tokens, "guided": guided, "seconds": round(seconds, 2), "errors": errors,

@@ -218,27 +218,32 @@ def _value_error(key: str, got, want: dict, listed: set[str]) -> str:
     return "other value"
 
 
+def wrong_arguments(example, prediction) -> dict[str, str]:
+    """Pure: ``{key: kind}`` (``ERROR_KINDS``) for each wrong key of a call to the right first tool;
+    empty when the tool is wrong or not called, or the arguments are right. ``{"": "unparseable"}``
+    when no parser reads them. "id: another row" is an id that some tool result in the conversation
+    listed."""
+    tcalls, pcalls = _calls(example.messages[-1]), _calls(prediction)
+    if not tcalls or not pcalls or _name(pcalls[0]) != _name(tcalls[0]):
+        return {}
+    want, got = _args(tcalls[0]) or {}, _args(pcalls[0])
+    if got == want:
+        return {}
+    if got is None:
+        return {"": "unparseable"}
+    listed = {v.decode() for v in id_values(example.messages[:-1]).split(b"\0") if v}
+    keys = [*want, *(k for k in got if k not in want)]
+    return {k: ("missing key" if k not in got else "extra key" if k not in want else _value_error(k, got[k], want, listed))
+            for k in keys if k not in got or k not in want or got[k] != want[k]}
+
+
 def argument_errors(examples, predictions) -> dict:
     """Pure: ``{kind: {lang: n, "all": n}}`` over the examples whose first tool was selected but whose
-    arguments differ, one count per wrong key (``ERROR_KINDS``, in that order; kinds never seen are
-    left out). "id: another row" is an id that some tool result in the conversation listed."""
+    arguments differ, one count per wrong key (``wrong_arguments``; in ``ERROR_KINDS`` order, kinds
+    never seen left out)."""
     counts: dict[str, Counter] = {}
     for ex, pred in zip(examples, predictions):
-        tcalls, pcalls = _calls(ex.messages[-1]), _calls(pred)
-        if not tcalls or not pcalls or _name(pcalls[0]) != _name(tcalls[0]):
-            continue
-        want, got = _args(tcalls[0]) or {}, _args(pcalls[0])
-        if got == want:
-            continue
-        if got is None:
-            kinds = ["unparseable"]
-        else:
-            listed = {v.decode() for v in id_values(ex.messages[:-1]).split(b"\0") if v}
-            keys = [*want, *(k for k in got if k not in want)]
-            kinds = [("missing key" if k not in got else "extra key" if k not in want
-                      else _value_error(k, got[k], want, listed))
-                     for k in keys if k not in got or k not in want or got[k] != want[k]]
-        for kind in kinds:
+        for kind in wrong_arguments(ex, pred).values():
             counts.setdefault(kind, Counter()).update((ex.lang, "all"))
     return {kind: dict(counts[kind]) for kind in ERROR_KINDS if kind in counts}
 

@@ -97,6 +97,22 @@ def parse(argv):
     return top.parse_args(["eval-assistant", *argv])
 
 
+def test_the_dump_says_what_was_asked_due_said_and_wrong(tmp_path):
+    exs = [example("tool_call", call("set_reminder", {"text": "buy milk", "when": "at 5pm"}),
+                   user="remind me to buy milk at 5pm"),
+           example("chitchat", text("Hello!"), lang="zh", user="你好")]
+    preds = [{"content": "", "tool_calls": call("set_reminder", {"text": "milk", "when": "at 5pm", "x": 1})["tool_calls"],
+              "finish_reason": "stop"},
+             {"content": "你好！", "tool_calls": [], "finish_reason": "stop"}]
+    ev.write_dump(tmp_path / "d.jsonl", exs, preds)
+    rows = [json.loads(line) for line in (tmp_path / "d.jsonl").read_text("utf-8").splitlines()]
+    assert [r["asked"] for r in rows] == ["remind me to buy milk at 5pm", "你好"]
+    assert rows[0]["expected"] == exs[0].messages[-1] and rows[0]["got"]["tool_calls"] == preds[0]["tool_calls"]
+    assert rows[0]["wrong"] == {"text": "span: cut short", "x": "extra key"}
+    assert rows[1] == {"lang": "zh", "kind": "chitchat", "asked": "你好", "expected": text("Hello!"),
+                       "got": {"content": "你好！", "finish_reason": "stop"}, "wrong": {}}
+
+
 def test_defaults():
     args = parse([])
     assert args.model == ev.BUNDLED_MODEL and args.model.parts[-3:] == ("engine", "bundled", "lingxi-mini")
@@ -142,7 +158,9 @@ def test_main_end_to_end(build_ckpt, fake_data, capsys):
     copied = out["copied_tokens"]
     assert set(copied) == {"zh", "en", "all"} and copied["all"]["n"] == copied["zh"]["n"] + copied["en"]["n"]
     assert 0 <= copied["all"]["hits"] <= copied["all"]["n"]
-    assert ev.main(parse(["--model", path, "--n", "2", "--max-tokens", "2", "--split", "train"])) == 0
+    dump = build_ckpt("v3_qlora").parent / "dump.jsonl"
+    assert ev.main(parse(["--model", path, "--n", "2", "--max-tokens", "2", "--split", "train", "--dump", str(dump)])) == 0
+    assert len(dump.read_text("utf-8").splitlines()) == 2
     table = capsys.readouterr().out
     assert "tool_selection" in table and "argument_match" in table and fake_data.calls[-1] == ("train", 2, 0)
     assert "set_reminder            zh" in table  # the by-tool table follows

@@ -6,7 +6,8 @@ key is being written or was last written, which keys are used, whether a string 
 whether it is a key or a value, and how deep in the object it is. ``scan(data, rules)`` advances
 over bytes and, given ``rules`` (the guide), stops with False at the first byte that breaks them:
 a key that is no unused parameter of the tool, a ``,`` or a new key when none is left, stray text
-between the members, a guided argument (free text or an enum) that is not a string or stops being
+between the members or more than one whitespace byte in a row there (``json.dumps``, which wrote the
+training data, never does), a guided argument (free text or an enum) that is not a string or stops being
 a quote of the conversation (or one of the enum's values), or a bare value (a number, ``true``,
 ``false``, ``null``) that the rules do not take for its parameter.
 
@@ -45,6 +46,7 @@ class CallScanner:
         # "bare" (inside a number, true, false or null), "next" (',' or '}').
         self.expect = "first"
         self.closed = False           # the arguments object has closed
+        self.spaced = False           # the last byte outside strings at the top level was whitespace
         self.used: set[str] = set()
 
     def clone(self) -> CallScanner:
@@ -96,6 +98,9 @@ class CallScanner:
                 return False  # after the object only the closing fence
             if rules and self.top and not self._member_ok(ch, rules):
                 return False
+            if rules and self.top and self.spaced and ch in JSON_SPACE:
+                return False  # one whitespace byte at a time: a small model spun on spaces to its token limit
+            self.spaced = self.top and ch in JSON_SPACE
             if rules and ch in "}]" and self.stack[-1:] != ["{" if ch == "}" else "["]:
                 return False  # closes what is not open
             self._structure(ch, c)

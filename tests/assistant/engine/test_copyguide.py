@@ -205,6 +205,16 @@ def _allowed_texts(chat, vocab, guide, prefix: str, name: str = "create_ticket")
     return [vocab.token_bytes[i].decode("utf-8", "replace") for i in torch.isfinite(out).nonzero().flatten().tolist()]
 
 
+@pytest.mark.parametrize("prefix", ['{"contact"', '{"contact": "liu.yang@example.org"', '{"count": 3'])
+def test_whitespace_between_members_comes_one_byte_at_a_time(chat, vocab, prefix):
+    """Run 19 wrote ``"name"`` and then whitespace until its token limit: no parser reads that."""
+    allowed = _allowed_texts(chat, vocab, CopyGuide(vocab, MESSAGES, TOOLS), prefix)
+    spaces = [t for t in allowed if t and not t.strip(" \t\r\n")]
+    assert spaces and all(len(t.encode()) == 1 for t in spaces), spaces
+    assert not [t for t in _allowed_texts(chat, vocab, CopyGuide(vocab, MESSAGES, TOOLS), prefix + " ")
+                if t[:1] in (" ", "\n", "\t", "\r")]
+
+
 def test_keys_are_the_tools_unused_parameters_and_members_end_when_none_is_left(chat, vocab):
     texts = _allowed_texts(chat, vocab, CopyGuide(vocab, MESSAGES, TOOLS), '{"')
     keys = ("contact", "summary", "priority", "count")
@@ -411,7 +421,7 @@ def test_typed_arguments_are_json_of_their_type_whatever_the_logits(chat, vocab)
 
 
 @pytest.mark.parametrize("prefix, ok, refused", [
-    ('{"k": ', ["1", "-", " "], ['"', "[", "t", "}"]),
+    ('{"k": ', ["1", "-"], ['"', "[", "t", "}", " "]),  # one space at a time
     ('{"k": 1', ["2", ",", "}"], ["a", ".", '"']),
     ('{"k": -', ["3"], [",", "}", "-"]),
     ('{"all_day": t', ["r"], ["a", ",", "}"]),

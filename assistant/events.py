@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from assistant import reminders
+from assistant import lookup, reminders
 from assistant.models import Event, Reminder, utcnow
 from assistant.reminders import ScheduleError, zone
 from tools.recurrence import next_occurrence, occurrences, validate_rrule
@@ -108,6 +108,13 @@ def get(event_id: str, *, session: Session) -> Event:
     if event is None:
         raise ScheduleError(f"no event with id {event_id}")
     return event
+
+
+def named(name: str, *, session: Session, now: datetime) -> list[Event]:
+    """The events whose title ``name`` designates (``lookup.named``); when several do, those not over yet."""
+    found = lookup.named(name, session.scalars(select(Event).order_by(Event.starts_at)), lambda e: e.title)
+    current = [e for e in found if e.rrule or e.starts_at + length(e) > now]
+    return current if len(found) > 1 and current else found
 
 
 def agenda(*, session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:

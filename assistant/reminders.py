@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from assistant import lookup
 from assistant.models import DeliveryAttempt, Event, Notification, Reminder, utcnow
 from tools.delivery import DeliveryConfigError, validate_webhook_url
 from tools.recurrence import next_occurrence, validate_rrule
@@ -130,6 +131,15 @@ def get(reminder_id: str, *, session: Session) -> Reminder:
     if reminder is None:
         raise ScheduleError(f"no reminder with id {reminder_id}")
     return reminder
+
+
+def named(text: str, *, session: Session) -> list[Reminder]:
+    """The reminders whose text ``text`` designates (``lookup.named``), cancelled ones left out; when
+    several match, those still to fire."""
+    rows = session.scalars(select(Reminder).where(Reminder.status != "cancelled").order_by(Reminder.due_at))
+    found = lookup.named(text, rows, lambda r: r.text)
+    pending = [r for r in found if r.status in ("scheduled", "late")]
+    return pending if len(found) > 1 and pending else found
 
 
 def list_all(*, session: Session, status: str | None = None, limit: int = 500) -> list[Reminder]:

@@ -9,6 +9,7 @@ answers with a question for the model to put to the user.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from assistant import events
 from assistant.reminders import ScheduleError
@@ -17,7 +18,12 @@ from tools.timeparse import Resolved, TimeParseError, resolve
 
 
 class NeedsUser(Exception):
-    """The tool can't proceed without the user's answer; str() is the question."""
+    """The tool can't proceed without the user's answer; str() is the question, and ``candidates``
+    the records the user may mean, for the model to call again by id once the user has chosen."""
+
+    def __init__(self, question: str, candidates: list[dict] | None = None):
+        super().__init__(question)
+        self.candidates = candidates or []
 
 
 def resolve_time(text: str, context: ToolContext, *, allow_past: bool = False) -> Resolved:
@@ -38,8 +44,43 @@ def event_result(event, clashes) -> dict:
     return result
 
 
-def ask_user(question: str) -> dict:
-    return {"ok": False, "ask_user": question, "instruction": "Ask the user this question; do not guess."}
+def ask_user(question: str, candidates: list[dict] | None = None) -> dict:
+    result = {"ok": False, "ask_user": question, "instruction": "Ask the user this question; do not guess."}
+    if candidates:
+        result["candidates"] = candidates
+    return result
+
+
+def asked(exc: NeedsUser) -> dict:
+    return ask_user(str(exc), exc.candidates)
+
+
+def pick(kind: str, name: str | None, found: list, label, when) -> str:
+    """The id of the one record in ``found`` (``events.named``/``reminders.named`` of the user's ``name``
+    for a ``kind``, "event" or "reminder"); NeedsUser when there is none or several."""
+    zh = _ZH[kind]
+    if not (name or "").strip():
+        raise NeedsUser(f"Which {kind}? / 哪个{zh}？")
+    if len(found) == 1:
+        return found[0].id
+    if not found:
+        raise NeedsUser(f"I can't find {'an' if kind == 'event' else 'a'} {kind} called “{name}”. Which one do you mean? / "
+                        f"没有找到“{name}”这个{zh}，您指的是哪一个？")
+    rows = [{"title" if kind == "event" else "text": label(r), "id": r.id, "at": when(r).isoformat()} for r in found]
+    listed = "; ".join(f"{row['at']}" for row in rows)
+    raise NeedsUser(f"Several {kind}s are called “{name}” ({listed}). Which one? / "
+                    f"有{len(rows)}个“{name}”{zh}（{listed}），是哪一个？", rows)
+
+
+_ZH = {"event": "日程", "reminder": "提醒"}
+
+
+def event_id_for(context: ToolContext, session, event_id: str | None, event: str | None) -> str:
+    """``event_id`` as given, else the id of the one event titled ``event``."""
+    if event_id:
+        return event_id
+    found = events.named(event or "", session=session, now=context.now())
+    return pick("event", event, found, lambda e: e.title, lambda e: e.starts_at.astimezone(ZoneInfo(e.timezone)))
 
 
 def create_event(
@@ -106,12 +147,13 @@ def _range_point(text: str, context: ToolContext) -> datetime:
 
 def update_event(
     context: ToolContext,
-    event_id: str,
+    event_id: str | None = None,
     title: str | None = None,
     start: str | None = None,
     end: str | None = None,
     location: str | None = None,
     notes: str | None = None,
+    event: str | None = None,
 ) -> dict:
     """Change an event; only the fields given change. Its reminders move with it.
 
@@ -122,6 +164,7 @@ def update_event(
         end: new end time.
         location: new location.
         notes: new notes.
+        event: instead of event_id, the event's current title as the user names it, e.g. "和王总开会".
     """
     changes: dict = {k: v for k, v in {"title": title, "location": location, "notes": notes}.items() if v is not None}
     try:
@@ -130,22 +173,28 @@ def update_event(
             changes["starts_at"], changes["rrule"] = when.when, when.rrule
         if end:
             changes["ends_at"] = resolve_time(end, context).when
+        with context.db.session() as session:
+            event_id = event_id_for(context, session, event_id, event)
+            found, clashes = events.change(event_id, session=session, now=context.now(), **changes)
+            return event_result(found, clashes)
     except NeedsUser as exc:
-        return ask_user(str(exc))
-    with context.db.session() as session:
-        event, clashes = events.change(event_id, session=session, now=context.now(), **changes)
-        return event_result(event, clashes)
+        return asked(exc)
 
 
-def delete_event(context: ToolContext, event_id: str) -> dict:
+def delete_event(context: ToolContext, event_id: str | None = None, event: str | None = None) -> dict:
     """Delete an event from the calendar; its pending reminders are cancelled.
 
     Args:
         event_id: the id from create_event or list_events.
+        event: instead of event_id, the event's title as the user names it, e.g. "理发".
     """
     with context.db.session() as session:
         try:
+            event_id = event_id_for(context, session, event_id, event)
+            title = events.get(event_id, session=session).title
             cancelled = events.delete(event_id, session=session)
+        except NeedsUser as exc:
+            return asked(exc)
         except ScheduleError as exc:
             return {"ok": False, "error": str(exc)}
-    return {"ok": True, "deleted": event_id, "reminders_cancelled": cancelled}
+    return {"ok": True, "deleted": event_id, "title": title, "reminders_cancelled": cancelled}

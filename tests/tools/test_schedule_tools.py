@@ -322,7 +322,7 @@ def test_moving_an_event_moves_its_reminder_and_deleting_cancels_it(lingxi):
     assert [(r["id"], r["due_at"]) for r in shown] == [(reminder["id"], "2026-11-23T15:30:00+08:00")]
 
     deleted = ok(lingxi, "delete_event", {"event_id": event["id"]})
-    assert deleted == {"ok": True, "deleted": event["id"], "reminders_cancelled": 1}
+    assert deleted == {"ok": True, "deleted": event["id"], "title": "和王总开会", "reminders_cancelled": 1}
     assert stored(lingxi, reminder["id"]).status == "cancelled"
     assert count(lingxi, Event) == 0
     assert ok(lingxi, "list_events", {})["events"] == []

@@ -2,8 +2,10 @@
 tool call (``BUILDERS``), and the same followed by a realistic, trimmed tool result
 and the assistant's confirmation (``follow_up``).
 
-Tools that act on an existing event or reminder first list them, so the id in the
-call is copied from an earlier tool result, as it must be at run time. Events, reminders
+Tools that act on an existing event or reminder name it by its title or text in the
+user's words (``event``, ``reminder``), which the tool resolves to the one record
+meant (``assistant.lookup``), so the call copies a span of the request instead of
+an id from a listing. Events, reminders
 and passages in results are built by ``data_shapes``, in the tools' own shapes.
 
 Builders take ``data._Gen`` and reach the pools, times and knowledge base only through
@@ -16,7 +18,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from assistant.engine.train import data_shapes as shapes
-from tools.schedule import ask_user
+from tools.schedule import NeedsUser, ask_user, pick
 from tools.timeparse import TimeParseError
 
 
@@ -67,26 +69,11 @@ def _list_events(g):
     return [msg, g.call("list_events", args)]
 
 
-def _among(g, key: str, target: str) -> list[str]:
-    """``target`` and one to three other distinct ``key`` fill-ins, shuffled: the rows of a listing,
-    never the target alone, so the id to copy must be found by its row's name."""
-    names, want = [target], 1 + g.rng.randint(1, 3)
-    for _ in range(20):  # a small pool may not hold three others
-        if len(names) >= want:
-            break
-        name = g.v(key)
-        if name not in names:
-            names.append(name)
-    g.rng.shuffle(names)
-    return names
-
-
-def _events_listed(g, title):
-    """list_events call + result holding the target event among others. Rows put the name before
-    the id, as the app's tools do (``assistant.events.as_dict``)."""
-    events = [shapes.occurrence(g.uid(), t, g.moment(), g.zone) for t in _among(g, "title", title)]
-    g.ctx["event"] = next(e for e in events if e["title"] == title)
-    return [g.call("list_events", {}), g.result(shapes.agenda(events, g.now))]
+def _named_event(g, title):
+    """The event the user names: the row a follow-up's result restates. The call names it by its
+    title (``event``), which the tool resolves, so no listing and no id to copy come first."""
+    g.ctx["event"] = shapes.occurrence(g.uid(), title, g.moment(), g.zone)
+    return title
 
 
 def _update_event(g):
@@ -100,16 +87,14 @@ def _update_event(g):
     else:
         field, value = "title", g.v("new")
         msg = g.user("update_event_title", title=title, new=value)
-    listed = _events_listed(g, title)
-    g.ctx["args"] = args = {"event_id": g.ctx["event"]["id"], field: value}
-    return [msg, *listed, g.call("update_event", args)]
+    g.ctx["args"] = args = {"event": _named_event(g, title), field: value}
+    return [msg, g.call("update_event", args)]
 
 
 def _delete_event(g):
     title = g.v("title")
-    msg = g.user("delete_event", title=title)
-    listed = _events_listed(g, title)
-    return [msg, *listed, g.call("delete_event", {"event_id": g.ctx["event"]["id"]})]
+    g.ctx["args"] = args = {"event": _named_event(g, title)}
+    return [g.user("delete_event", title=title), g.call("delete_event", args)]
 
 
 def _create_reminder(g):
@@ -124,10 +109,8 @@ def _create_reminder(g):
         g.ctx["args"] = args = {"text": text, "when": when, "channels": channels}
         return [g.user("create_reminder_channel", text=text, when=when, channel=phrase), g.call("create_reminder", args)]
     title, lead = g.v("title"), g.rng.choice((5, 10, 15, 20, 30, 45, 60))
-    msg = g.user("create_reminder_event", title=title, lead=lead)
-    listed = _events_listed(g, title)
-    g.ctx["args"] = args = {"text": title, "event_id": g.ctx["event"]["id"], "lead_minutes": lead}
-    return [msg, *listed, g.call("create_reminder", args)]
+    g.ctx["args"] = args = {"text": title, "event": _named_event(g, title), "lead_minutes": lead}
+    return [g.user("create_reminder_event", title=title, lead=lead), g.call("create_reminder", args)]
 
 
 def _list_reminders(g):
@@ -137,10 +120,10 @@ def _list_reminders(g):
     return [g.user("list_reminders_status", status=phrase), g.call("list_reminders", {"status": status})]
 
 
-def _reminders_listed(g, text):
-    items = [shapes.reminder(g.uid(), t, g.moment(), g.zone) for t in _among(g, "text", text)]
-    g.ctx["reminder"] = next(x for x in items if x["text"] == text)
-    return [g.call("list_reminders", {}), g.result({"ok": True, "reminders": items})]
+def _named_reminder(g, text):
+    """The reminder the user names by its text (``reminder``), as ``_named_event``."""
+    g.ctx["reminder"] = shapes.reminder(g.uid(), text, g.moment(), g.zone)
+    return text
 
 
 def _update_reminder(g):
@@ -153,16 +136,14 @@ def _update_reminder(g):
         while value == text:
             value = g.v("text")
         msg = g.user("update_reminder_text", text=text, new=value)
-    listed = _reminders_listed(g, text)
-    g.ctx["args"] = args = {"reminder_id": g.ctx["reminder"]["id"], field: value}
-    return [msg, *listed, g.call("update_reminder", args)]
+    g.ctx["args"] = args = {"reminder": _named_reminder(g, text), field: value}
+    return [msg, g.call("update_reminder", args)]
 
 
 def _cancel_reminder(g):
     text = g.v("text")
-    msg = g.user("cancel_reminder", text=text)
-    listed = _reminders_listed(g, text)
-    return [msg, *listed, g.call("cancel_reminder", {"reminder_id": g.ctx["reminder"]["id"]})]
+    g.ctx["args"] = args = {"reminder": _named_reminder(g, text)}
+    return [g.user("cancel_reminder", text=text), g.call("cancel_reminder", args)]
 
 
 def _search_knowledge_base(g):
@@ -196,6 +177,25 @@ def _ask(g, msgs, exc):
     return [*msgs, g.result(ask_user(q)), {"role": "assistant", "content": q}]
 
 
+# Tools that take a record by name: its kind and the argument naming it.
+_NAMED = {"update_event": ("event", "event"), "delete_event": ("event", "event"), "create_reminder": ("event", "event"),
+          "update_reminder": ("reminder", "reminder"), "cancel_reminder": ("reminder", "reminder")}
+
+
+def _unknown_name(g, msgs, name: str) -> list[dict] | None:
+    """One in ten calls by name finds no such record: the tool's own question, put to the user in
+    their language (the tool asks in both)."""
+    kind, key = _NAMED.get(name, (None, None))
+    if key not in g.ctx.get("args", {}) or g.rng.random() >= 0.1:
+        return None
+    try:
+        pick(kind, g.ctx["args"][key], [], str, str)
+    except NeedsUser as exc:
+        q = str(exc)
+        return [*msgs, g.result(ask_user(q)), {"role": "assistant", "content": q.split(" / ")[g.lang == "zh"]}]
+    raise AssertionError("pick found a record among none")
+
+
 def _agenda(g, rows, args) -> dict:
     """``shapes.agenda`` over the range the call asked for (from now when it cannot be resolved)."""
     try:
@@ -211,6 +211,9 @@ def follow_up(g, name: str) -> list[dict]:
     if name == "search_knowledge_base":
         name = "create_event"  # answering from passages is the "grounded" kind
     msgs = BUILDERS[name](g)
+    unknown = _unknown_name(g, msgs, name)
+    if unknown:
+        return unknown
     a, sep = g.ctx.get("args", {}), "；" if g.lang == "zh" else "; "
     try:
         if name == "create_event":
@@ -244,7 +247,8 @@ def follow_up(g, name: str) -> list[dict]:
     except TimeParseError as exc:
         return _ask(g, msgs, exc)
     if name == "delete_event":
-        res = {"ok": True, "deleted": g.ctx["event"]["id"], "reminders_cancelled": g.rng.randint(0, 1)}
+        res = {"ok": True, "deleted": g.ctx["event"]["id"], "title": g.ctx["event"]["title"],
+               "reminders_cancelled": g.rng.randint(0, 1)}
         return [*msgs, g.result(res), g.say("r_delete", title=g.ctx["event"]["title"])]
     if name == "cancel_reminder":
         old = g.ctx["reminder"]

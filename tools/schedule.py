@@ -66,8 +66,9 @@ def pick(kind: str, name: str | None, found: list, label, when) -> str:
     if not found:
         raise NeedsUser(f"I can't find {'an' if kind == 'event' else 'a'} {kind} called “{name}”. Which one do you mean? / "
                         f"没有找到“{name}”这个{zh}，您指的是哪一个？")
-    rows = [{"title" if kind == "event" else "text": label(r), "id": r.id, "at": when(r).isoformat()} for r in found]
-    listed = "; ".join(f"{row['at']}" for row in rows)
+    key = "title" if kind == "event" else "text"
+    rows = [{key: label(r), "id": r.id, "at": when(r).isoformat()} for r in found]
+    listed = "; ".join(f"{row[key]} {row['at']}" for row in rows)
     raise NeedsUser(f"Several {kind}s are called “{name}” ({listed}). Which one? / "
                     f"有{len(rows)}个“{name}”{zh}（{listed}），是哪一个？", rows)
 

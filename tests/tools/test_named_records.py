@@ -33,6 +33,8 @@ def test_a_title_shared_by_two_upcoming_events_asks_which_and_changes_nothing(li
     result, payload = call(lingxi, "delete_event", {"event": "周会"})
     assert payload["ok"] is False and "周会" in payload["ask_user"]
     assert [c["id"] for c in payload["candidates"]] == [first["id"], second["id"]]
+    assert [c["at"] for c in payload["candidates"]] == [first["starts_at"], second["starts_at"]]
+    assert all(c["at"] in payload["ask_user"] for c in payload["candidates"])
     assert count(lingxi, Event) == 2
     assert ok(lingxi, "delete_event", {"event_id": second["id"]})["deleted"] == second["id"]
 

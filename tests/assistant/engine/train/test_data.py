@@ -96,6 +96,19 @@ def test_listings_name_the_row_before_its_id_and_calls_on_a_record_name_it_in_th
         assert named and named in e.messages[-2]["content"] and not any(k.endswith("_id") for k in args), e.messages
 
 
+def test_some_follow_ups_name_no_record_and_ask_in_the_users_language(train):
+    asked = [e for e in train if e.kind == "follow_up" and e.messages[-2]["role"] == "tool"
+             and "ask_user" in e.messages[-2]["content"] and "find" in e.messages[-2]["content"]]
+    assert asked
+    for e in asked:
+        args = json.loads(e.messages[-3]["tool_calls"][0]["function"]["arguments"])
+        name = args.get("event") or args.get("reminder")
+        question = json.loads(e.messages[-2]["content"])["ask_user"]
+        reply = e.messages[-1]["content"]
+        assert name and f"“{name}”" in reply and reply in question
+        assert bool(re.search(r"[\u4e00-\u9fff]", reply.replace(name, ""))) == (e.lang == "zh"), reply
+
+
 def test_grounded_answers_are_verbatim_and_unanswerable_ones_decline(train, heldout):
     for ex in train + heldout + data.generate("train", 600, seed=1, random_fill=0.8, compose=1.0, answered=1.0):
         target = ex.messages[-1].get("content") or ""

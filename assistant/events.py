@@ -112,9 +112,8 @@ def get(event_id: str, *, session: Session) -> Event:
 
 def named(name: str, *, session: Session, now: datetime) -> list[Event]:
     """The events whose title ``name`` designates (``lookup.named``); when several do, those not over yet."""
-    found = lookup.named(name, session.scalars(select(Event).order_by(Event.starts_at)), lambda e: e.title)
-    current = [e for e in found if e.rrule or e.starts_at + length(e) > now]
-    return current if len(found) > 1 and current else found
+    return lookup.named(name, session.scalars(select(Event).order_by(Event.starts_at)), lambda e: e.title,
+                        prefer=lambda e: bool(e.rrule) or e.starts_at + length(e) > now)
 
 
 def agenda(*, session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:

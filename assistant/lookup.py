@@ -27,17 +27,17 @@ def normal(text: str) -> str:
     return "".join(c for c in text if not (c.isspace() or unicodedata.category(c)[0] in "PS"))
 
 
-def named(name: str, rows: Iterable[T], label: Callable[[T], str]) -> list[T]:
-    """The rows whose ``label`` the user's ``name`` designates: exact matches if any, else containment."""
+def named(name: str, rows: Iterable[T], label: Callable[[T], str],
+          prefer: Callable[[T], bool] | None = None) -> list[T]:
+    """The rows whose ``label`` the user's ``name`` designates: exact matches if any, else containment.
+    When several match and some of them are ``prefer``red (an event still to come), only those."""
     want = normal(name)
     if not want:
         return []
-    rows = list(rows)
-    exact = [r for r in rows if normal(label(r)) == want]
-    if exact:
-        return exact
-    return [
-        r for r in rows
-        if (have := normal(label(r)))
-        and ((want in have and len(want) >= MIN_CONTAINED) or (have in want and len(have) >= MIN_CONTAINED))
+    labelled = [(r, normal(label(r))) for r in rows]
+    found = [r for r, have in labelled if have == want] or [
+        r for r, have in labelled
+        if have and ((want in have and len(want) >= MIN_CONTAINED) or (have in want and len(have) >= MIN_CONTAINED))
     ]
+    preferred = [r for r in found if prefer(r)] if prefer and len(found) > 1 else []
+    return preferred or found

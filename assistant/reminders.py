@@ -137,9 +137,7 @@ def named(text: str, *, session: Session) -> list[Reminder]:
     """The reminders whose text ``text`` designates (``lookup.named``), cancelled ones left out; when
     several match, those still to fire."""
     rows = session.scalars(select(Reminder).where(Reminder.status != "cancelled").order_by(Reminder.due_at))
-    found = lookup.named(text, rows, lambda r: r.text)
-    pending = [r for r in found if r.status in ("scheduled", "late")]
-    return pending if len(found) > 1 and pending else found
+    return lookup.named(text, rows, lambda r: r.text, prefer=lambda r: r.status in ("scheduled", "late"))
 
 
 def list_all(*, session: Session, status: str | None = None, limit: int = 500) -> list[Reminder]:

@@ -64,8 +64,7 @@ def pick(kind: str, name: str | None, found: list, label, when) -> str:
     if len(found) == 1:
         return found[0].id
     if not found:
-        raise NeedsUser(f"I can't find {'an' if kind == 'event' else 'a'} {kind} called “{name}”. Which one do you mean? / "
-                        f"没有找到“{name}”这个{zh}，您指的是哪一个？")
+        raise unknown_name(kind, name)
     key = "title" if kind == "event" else "text"
     rows = [{key: label(r), "id": r.id, "at": when(r).isoformat()} for r in found]
     listed = "; ".join(f"{row[key]} {row['at']}" for row in rows)
@@ -74,6 +73,12 @@ def pick(kind: str, name: str | None, found: list, label, when) -> str:
 
 
 _ZH = {"event": "日程", "reminder": "提醒"}
+
+
+def unknown_name(kind: str, name: str) -> NeedsUser:
+    """The question when no ``kind`` ("event" or "reminder") is called ``name``, in English and Chinese."""
+    return NeedsUser(f"I can't find {'an' if kind == 'event' else 'a'} {kind} called “{name}”. Which one do you mean? / "
+                     f"没有找到“{name}”这个{_ZH[kind]}，您指的是哪一个？")
 
 
 def event_id_for(context: ToolContext, session, event_id: str | None, event: str | None) -> str:

@@ -18,7 +18,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from assistant.engine.train import data_shapes as shapes
-from tools.schedule import NeedsUser, ask_user, pick
+from tools.schedule import ask_user, unknown_name
 from tools.timeparse import TimeParseError
 
 
@@ -177,23 +177,19 @@ def _ask(g, msgs, exc):
     return [*msgs, g.result(ask_user(q)), {"role": "assistant", "content": q}]
 
 
-# Tools that take a record by name: its kind and the argument naming it.
-_NAMED = {"update_event": ("event", "event"), "delete_event": ("event", "event"), "create_reminder": ("event", "event"),
-          "update_reminder": ("reminder", "reminder"), "cancel_reminder": ("reminder", "reminder")}
+# Tools that take a record by name, and the argument naming it ("event" or "reminder", also its kind).
+_NAMED = {"update_event": "event", "delete_event": "event", "create_reminder": "event",
+          "update_reminder": "reminder", "cancel_reminder": "reminder"}
 
 
 def _unknown_name(g, msgs, name: str) -> list[dict] | None:
     """One in ten calls by name finds no such record: the tool's own question, put to the user in
     their language (the tool asks in both)."""
-    kind, key = _NAMED.get(name, (None, None))
+    key = _NAMED.get(name)
     if key not in g.ctx.get("args", {}) or g.rng.random() >= 0.1:
         return None
-    try:
-        pick(kind, g.ctx["args"][key], [], str, str)
-    except NeedsUser as exc:
-        q = str(exc)
-        return [*msgs, g.result(ask_user(q)), {"role": "assistant", "content": q.split(" / ")[g.lang == "zh"]}]
-    raise AssertionError("pick found a record among none")
+    q = str(unknown_name(key, g.ctx["args"][key]))
+    return [*msgs, g.result(ask_user(q)), {"role": "assistant", "content": q.split(" / ")[g.lang == "zh"]}]
 
 
 def _agenda(g, rows, args) -> dict:

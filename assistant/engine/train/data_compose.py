@@ -65,6 +65,11 @@ TOPICS = {
         "the deposit", "a payment plan", "sample packs", "the newsletter", "gift receipts", "late checkout",
         "pickup in store", "subscription boxes", "the referral program", "team training", "the cancellation fee",
         "the setup fee", "free samples", "the minimum order", "weekend hours", "the waiting list", "tax-free shopping",
+        # Customer questions worded with the calendar tools' verbs (change, cancel, move, delete, rename):
+        # run 20 answered 9 of 30 held-out knowledge-base questions with a calendar call.
+        "changing my delivery address", "cancelling an order", "rescheduling a class", "moving my appointment",
+        "deleting my account", "renaming my account", "changing my booking", "cancelling a subscription",
+        "updating my card details", "a booking change",
     ],
     "zh": [
         "礼品包装", "当日达", "学生优惠", "停车位", "批量订购", "国际快递", "礼品卡", "刻字服务", "上门安装", "试用期",
@@ -72,6 +77,8 @@ TOPICS = {
         "企业账户", "上门取件", "会员积分", "加急配送", "押金", "分期付款", "样品", "新品预约", "包间", "月卡",
         "退款", "自提", "订阅套餐", "推荐奖励", "团队培训", "取消费用", "安装费", "免费试吃", "起订量", "周末营业",
         "排队预约", "免税购物", "定制服务", "送货上门", "儿童套餐", "宠物寄养",
+        "修改收货地址", "取消订单", "课程改期", "调整预约时间", "注销账号", "修改预订", "更改会员信息", "取消订阅",
+        "删除评价", "预约改时间",
     ],
 }
 

@@ -1,5 +1,6 @@
-"""Made-up fill-ins for the training split: pseudo-words, random common Chinese characters and
-random contacts, for ``data._Gen.v`` (``random_fill``) and ``data_compose`` (random topics).
+"""Made-up fill-ins for the training split: pseudo-words, random common Chinese characters,
+random contacts and openers, for ``data._Gen.v`` and ``data._Gen.opener`` (``random_fill``) and
+``data_compose`` (random topics).
 
 Why: a tool call copies the user's words, and on the held-out split those words are new. In
 run 14, 9% of the held-out argument tokens (and some token of 95 of 144 search queries, and of
@@ -54,6 +55,15 @@ def phrase(lang: str, rng: random.Random, bank: tuple[str, ...], made_up: float 
         return "".join(rng.choice(common_hanzi()) if rng.random() < made_up else rng.choice(bank)
                        for _ in range(rng.randint(2, 6)))
     return " ".join(pseudo_word(rng) if rng.random() < made_up else rng.choice(bank) for _ in range(rng.randint(1, 4)))
+
+
+def opener(lang: str, rng: random.Random) -> str:
+    """Made-up words that open a message before the request: 1-3 random characters (zh) or a
+    made-up name or interjection (en), then punctuation ("珂敛，", "Brosta, ")."""
+    if lang == "zh":
+        return "".join(rng.choice(common_hanzi()) for _ in range(rng.randint(1, 3))) + rng.choice("，，！。~ ")
+    word = pseudo_word(rng, (2, 3)).capitalize()
+    return rng.choice((f"{word}, ", f"Hey {word}, ", f"{word}! ", f"{word}... ", f"{word} - "))
 
 
 def _digits(rng: random.Random, n: int) -> str:

@@ -36,7 +36,7 @@ def _search_conversations(g):
 
 
 def _create_event(g):
-    title, start, r = g.v("title"), g.time(), g.rng.random()
+    title, start, r = g.v("title"), g.time(), g.shape()
     args = {"title": title, "start": start}
     if r < 0.5:
         msg = g.user("create_event", title=title, start=start)
@@ -55,7 +55,7 @@ def _create_event(g):
 
 
 def _list_events(g):
-    r, days = g.rng.random(), g.split_of(g.m.RANGE_DAYS)
+    r, days = g.shape(), g.days()
     if r < 0.4:
         msg, args = g.user("list_events"), {}
     elif r < 0.8:
@@ -98,7 +98,7 @@ def _delete_event(g):
 
 
 def _create_reminder(g):
-    text, r = g.v("text"), g.rng.random()
+    text, r = g.v("text"), g.shape()
     if r < 0.6:
         when = g.time()
         g.ctx["args"] = args = {"text": text, "when": when}
@@ -114,7 +114,7 @@ def _create_reminder(g):
 
 
 def _list_reminders(g):
-    if g.rng.random() < 0.6:
+    if g.shape() < 0.6:
         return [g.user("list_reminders"), g.call("list_reminders", {})]
     phrase, status = g.map_pick(g.m.STATUS)
     return [g.user("list_reminders_status", status=phrase), g.call("list_reminders", {"status": status})]

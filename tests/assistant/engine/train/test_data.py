@@ -158,6 +158,8 @@ def test_train_extras_are_disjoint_from_heldout_pools():
             for key in getattr(data.EXTRA[lang], table):
                 held = set(map(str, data.pool(lang, table, key, "heldout")))
                 assert not held & set(map(str, data.pool(lang, table, key, "train"))), (lang, key)
+        held_days = data.split_pool(data.VOCAB[lang].RANGE_DAYS, "heldout")
+        assert data.EXTRA[lang].RANGE_DAYS and not set(held_days) & set(data.EXTRA[lang].RANGE_DAYS)
         held_kb = data.pool(lang, "KB", None, "heldout")
         names = {t[0] for t in held_kb}
         words = {q for t in held_kb for q in t[1]}
@@ -175,6 +177,38 @@ def test_random_fill_makes_copied_values_unmemorisable_and_leaves_heldout_alone(
     as_dicts = lambda exs: [e.to_dict() for e in exs]  # noqa: E731
     assert as_dicts(data.generate("heldout", 50, 0, random_fill=1.0)) == as_dicts(data.generate("heldout", 50, 0))
     assert as_dicts(data.generate("train", 50, 0, random_fill=0.0)) == as_dicts(data.generate("train", 50, 0))
+
+
+def _optional_share(examples) -> float:
+    """Of the calls to tools with a bare shape, the share that pass more than the bare arguments."""
+    bare = {"create_event": 2, "create_reminder": 2, "list_events": 0, "list_reminders": 0}
+    calls = [(c["function"]["name"], json.loads(c["function"]["arguments"])) for ex in examples for _, c in _calls(ex)]
+    return sum(len(a) > bare[t] for t, a in calls if t in bare) / sum(t in bare for t, _ in calls)
+
+
+def test_training_passes_optional_arguments_more_often_and_names_more_days():
+    train, held = data.generate("train", 3000, 2), data.generate("heldout", 3000, 2)
+    rich, plain = _optional_share(train), _optional_share(held)
+    assert rich > plain + 0.05, (rich, plain)
+    starts = {json.loads(c["function"]["arguments"]).get("start") for ex in train for _, c in _calls(ex)
+              if c["function"]["name"] == "list_events"}
+    assert {"Tuesday", "周二"} <= starts
+
+
+def test_training_messages_sometimes_open_with_made_up_words_that_no_call_copies():
+    known = {p.strip(" ,，") for lang in data.LANGS for split in ("train", "heldout") for p in data.pool(lang, "T", "prefix", split)}
+    opened = 0
+    for ex in data.generate("train", 600, 3, random_fill=1.0):
+        first = next(m["content"] for m in ex.messages if m["role"] == "user")
+        head = re.match(r"(?:Hey )?([A-Z][a-z]+)(?:, |! |\.\.\. | - )|([\u4e00-\u9fa5]{1,3})[，！。~ ]", first)
+        if not head or (head.group(1) or head.group(2)) in known or ex.kind not in ("tool_call", "follow_up"):
+            continue
+        word = head.group(1) or head.group(2)
+        args = [json.loads(c["function"]["arguments"]) for _, c in _calls(ex)]
+        if any(word in str(v) for a in args for v in a.values()):
+            continue  # the request itself starts with that word (no opener)
+        opened += 1
+    assert opened > 20
 
 
 def _leaves(value):

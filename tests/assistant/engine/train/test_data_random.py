@@ -47,3 +47,12 @@ def test_contacts_are_emails_or_phone_numbers_and_not_from_the_pools():
         share = sum("@" in c for c in made) / len(made)
         assert 0.5 < share < 0.7
     assert any(re.fullmatch(r"1\d{10}", data_random.contact("zh", rng)) for _ in range(50))
+
+
+def test_openers_are_made_up_words_then_punctuation():
+    rng = random.Random(3)
+    en = [data_random.opener("en", rng) for _ in range(500)]
+    zh = [data_random.opener("zh", rng) for _ in range(500)]
+    assert all(re.fullmatch(r"(Hey )?[A-Z][a-z]+(, |! |\.\.\. | - )", o) for o in en), en[:5]
+    assert all(1 <= len(o) - 1 <= 3 and o[-1] in "，！。~ " and set(o[:-1]) <= set(data_random.common_hanzi()) for o in zh)
+    assert len(set(en)) > 400 and len(set(zh)) > 450

@@ -8,6 +8,10 @@ docstring's first paragraph and its ``Args:`` section. A parameter annotated
 Each agent profile has an allow-list. It is enforced here, when a call is
 executed, not when schemas are offered: a model may ask for any name, and a
 name outside the profile is refused and reported as an error result.
+
+A tool that can't go on without the user (an ambiguous time, a name that
+matches no record or several) raises ``NeedsUser``; the registry answers
+with an ``ask_user`` result, so no tool repeats that handling.
 """
 
 from __future__ import annotations
@@ -82,6 +86,23 @@ class ToolContext:
     def now(self) -> datetime:
         """The current moment, zone-aware, in the owner's zone."""
         return self.clock() if self.clock else datetime.now(self.settings.tz)
+
+
+class NeedsUser(Exception):
+    """The tool can't proceed without the user's answer; str() is the question, and ``candidates``
+    the records the user may mean, for the model to call again by id once the user has chosen."""
+
+    def __init__(self, question: str, candidates: list[dict] | None = None):
+        super().__init__(question)
+        self.candidates = candidates or []
+
+
+def ask_user(question: str, candidates: list[dict] | None = None) -> dict:
+    """The result a tool gives instead of guessing: the question for the model to put to the user."""
+    result = {"ok": False, "ask_user": question, "instruction": "Ask the user this question; do not guess."}
+    if candidates:
+        result["candidates"] = candidates
+    return result
 
 
 @dataclass
@@ -217,6 +238,8 @@ class Registry:
             kwargs[tool.context_param] = context
         try:
             value = tool.fn(**kwargs)
+        except NeedsUser as exc:  # raised before any change is committed, so nothing changed
+            value = ask_user(str(exc), exc.candidates)
         except Exception as exc:  # the model should see the failure and recover
             return ToolResult.error(f"{type(exc).__name__}: {exc}")
         if isinstance(value, str):

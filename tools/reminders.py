@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Literal
 
 from assistant import reminders
-from tools.registry import ToolContext
-from tools.schedule import NeedsUser, ask_user, asked, event_id_for, pick, resolve_time
+from tools.registry import NeedsUser, ToolContext
+from tools.schedule import event_id_for, pick, resolve_time
 
 Channel = Literal["inapp", "webhook", "email"]
 
@@ -40,17 +40,11 @@ def create_reminder(
     due, rule = None, None
     if not (event_id or event):
         if not when:
-            return ask_user("When should I remind you? / 什么时候提醒您？")
-        try:
-            resolved = resolve_time(when, context)
-        except NeedsUser as exc:
-            return ask_user(str(exc))
+            raise NeedsUser("When should I remind you? / 什么时候提醒您？")
+        resolved = resolve_time(when, context)
         due, rule = resolved.when, resolved.rrule
     with context.db.session() as session:
-        try:
-            event_id = event_id_for(context, session, event_id, event) if (event_id or event) else None
-        except NeedsUser as exc:
-            return asked(exc)
+        event_id = event_id_for(context, session, event_id, event) if (event_id or event) else None
         reminder = reminders.create(
             session=session, settings=context.settings, text=text, due_at=due, rrule=rule,
             event_id=event_id, lead_minutes=lead_minutes, channels=list(channels or ["inapp"]), now=context.now(),
@@ -101,16 +95,10 @@ def update_reminder(
     if channels is not None:
         changes["channels"] = list(channels)
     if when:
-        try:
-            resolved = resolve_time(when, context)
-        except NeedsUser as exc:
-            return ask_user(str(exc))
+        resolved = resolve_time(when, context)
         changes["due_at"], changes["rrule"] = resolved.when, resolved.rrule
     with context.db.session() as session:
-        try:
-            reminder_id = reminder_id_for(session, reminder_id, reminder)
-        except NeedsUser as exc:
-            return asked(exc)
+        reminder_id = reminder_id_for(session, reminder_id, reminder)
         changed = reminders.change(reminder_id, session=session, settings=context.settings, now=context.now(), **changes)
         return {"ok": True, "reminder": reminders.as_dict(changed)}
 
@@ -123,8 +111,5 @@ def cancel_reminder(context: ToolContext, reminder_id: str | None = None, remind
         reminder: instead of reminder_id, the reminder's text as the user names it, e.g. "给王总回电话".
     """
     with context.db.session() as session:
-        try:
-            reminder_id = reminder_id_for(session, reminder_id, reminder)
-        except NeedsUser as exc:
-            return asked(exc)
+        reminder_id = reminder_id_for(session, reminder_id, reminder)
         return {"ok": True, "reminder": reminders.as_dict(reminders.cancel(reminder_id, session=session))}

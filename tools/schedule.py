@@ -2,8 +2,9 @@
 
 Times are ISO-8601 or natural language in Chinese or English ("明天下午三点",
 "next Friday 10am"), resolved in the owner's zone relative to now by
-``tools.timeparse``. An ambiguous or past time is not guessed: the tool
-answers with a question for the model to put to the user.
+``tools.timeparse``. An ambiguous or past time, or a name that matches no
+event or several, is not guessed: the tool raises ``NeedsUser``, which the
+registry turns into a question for the model to put to the user.
 """
 
 from __future__ import annotations
@@ -13,17 +14,8 @@ from zoneinfo import ZoneInfo
 
 from assistant import events
 from assistant.reminders import ScheduleError
-from tools.registry import ToolContext
+from tools.registry import NeedsUser, ToolContext
 from tools.timeparse import Resolved, TimeParseError, resolve
-
-
-class NeedsUser(Exception):
-    """The tool can't proceed without the user's answer; str() is the question, and ``candidates``
-    the records the user may mean, for the model to call again by id once the user has chosen."""
-
-    def __init__(self, question: str, candidates: list[dict] | None = None):
-        super().__init__(question)
-        self.candidates = candidates or []
 
 
 def resolve_time(text: str, context: ToolContext, *, allow_past: bool = False) -> Resolved:
@@ -44,17 +36,6 @@ def event_result(event, clashes) -> dict:
     return result
 
 
-def ask_user(question: str, candidates: list[dict] | None = None) -> dict:
-    result = {"ok": False, "ask_user": question, "instruction": "Ask the user this question; do not guess."}
-    if candidates:
-        result["candidates"] = candidates
-    return result
-
-
-def asked(exc: NeedsUser) -> dict:
-    return ask_user(str(exc), exc.candidates)
-
-
 def pick(kind: str, name: str | None, found: list, label, when) -> str:
     """The id of the one record in ``found`` (``events.named``/``reminders.named`` of the user's ``name``
     for a ``kind``, "event" or "reminder"); NeedsUser when there is none or several."""
@@ -67,12 +48,24 @@ def pick(kind: str, name: str | None, found: list, label, when) -> str:
         raise unknown_name(kind, name)
     key = "title" if kind == "event" else "text"
     rows = [{key: label(r), "id": r.id, "at": when(r).isoformat()} for r in found]
-    listed = "; ".join(f"{row[key]} {row['at']}" for row in rows)
-    raise NeedsUser(f"Several {kind}s are called “{name}” ({listed}). Which one? / "
-                    f"有{len(rows)}个“{name}”{zh}（{listed}），是哪一个？", rows)
+    en = "; ".join(f"{label(r)} {_spoken_en(when(r))}" for r in found)
+    zh_listed = "；".join(f"{label(r)} {_spoken_zh(when(r))}" for r in found)
+    raise NeedsUser(f"Several {kind}s are called “{name}” ({en}). Which one? / "
+                    f"有{len(rows)}个“{name}”{zh}（{zh_listed}），是哪一个？", rows)
 
 
 _ZH = {"event": "日程", "reminder": "提醒"}
+
+
+# The question lists times as a person says them (the model relays it verbatim); the candidates keep ISO.
+def _spoken_en(at: datetime) -> str:  # not %a/%b, which follow the process locale
+    day = "Mon Tue Wed Thu Fri Sat Sun".split()[at.weekday()]
+    month = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()[at.month - 1]
+    return f"{day} {month} {at.day}, {at:%H:%M}"
+
+
+def _spoken_zh(at: datetime) -> str:
+    return f"{at.month}月{at.day}日（周{'一二三四五六日'[at.weekday()]}）{at:%H:%M}"
 
 
 def unknown_name(kind: str, name: str) -> NeedsUser:
@@ -108,11 +101,8 @@ def create_event(
         location: where, if known.
         notes: anything else worth keeping.
     """
-    try:
-        when = resolve_time(start, context)
-        ends = resolve_time(end, context).when if end else None
-    except NeedsUser as exc:
-        return ask_user(str(exc))
+    when = resolve_time(start, context)
+    ends = resolve_time(end, context).when if end else None
     with context.db.session() as session:
         event, clashes = events.create(
             session=session, title=title, starts_at=when.when, ends_at=ends, all_day=all_day or when.all_day,
@@ -129,11 +119,8 @@ def list_events(context: ToolContext, start: str | None = None, end: str | None 
         end: end of the range; default 7 days after start.
     """
     now = context.now()
-    try:
-        begin = _range_point(start, context) if start else now
-        finish = _range_point(end, context) if end else begin + timedelta(days=7)
-    except NeedsUser as exc:
-        return ask_user(str(exc))
+    begin = _range_point(start, context) if start else now
+    finish = _range_point(end, context) if end else begin + timedelta(days=7)
     if finish <= begin:
         finish = begin + timedelta(days=1)  # "今天" to "今天": the whole day
     with context.db.session() as session:
@@ -173,18 +160,15 @@ def update_event(
         event: instead of event_id, the event's current title as the user names it, e.g. "和王总开会".
     """
     changes: dict = {k: v for k, v in {"title": title, "location": location, "notes": notes}.items() if v is not None}
-    try:
-        if start:
-            when = resolve_time(start, context)
-            changes["starts_at"], changes["rrule"] = when.when, when.rrule
-        if end:
-            changes["ends_at"] = resolve_time(end, context).when
-        with context.db.session() as session:
-            event_id = event_id_for(context, session, event_id, event)
-            found, clashes = events.change(event_id, session=session, now=context.now(), **changes)
-            return event_result(found, clashes)
-    except NeedsUser as exc:
-        return asked(exc)
+    if start:
+        when = resolve_time(start, context)
+        changes["starts_at"], changes["rrule"] = when.when, when.rrule
+    if end:
+        changes["ends_at"] = resolve_time(end, context).when
+    with context.db.session() as session:
+        event_id = event_id_for(context, session, event_id, event)
+        found, clashes = events.change(event_id, session=session, now=context.now(), **changes)
+        return event_result(found, clashes)
 
 
 def delete_event(context: ToolContext, event_id: str | None = None, event: str | None = None) -> dict:
@@ -199,8 +183,6 @@ def delete_event(context: ToolContext, event_id: str | None = None, event: str |
             event_id = event_id_for(context, session, event_id, event)
             title = events.get(event_id, session=session).title
             cancelled = events.delete(event_id, session=session)
-        except NeedsUser as exc:
-            return asked(exc)
         except ScheduleError as exc:
             return {"ok": False, "error": str(exc)}
     return {"ok": True, "deleted": event_id, "title": title, "reminders_cancelled": cancelled}

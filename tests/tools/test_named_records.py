@@ -34,7 +34,8 @@ def test_a_title_shared_by_two_upcoming_events_asks_which_and_changes_nothing(li
     assert payload["ok"] is False and "周会" in payload["ask_user"]
     assert [c["id"] for c in payload["candidates"]] == [first["id"], second["id"]]
     assert [c["at"] for c in payload["candidates"]] == [first["starts_at"], second["starts_at"]]
-    assert all(c["at"] in payload["ask_user"] for c in payload["candidates"])
+    assert "周会 Mon Nov 23, 10:00; 周会 Tue Nov 24, 10:00" in payload["ask_user"]  # as a person says them
+    assert "周会 11月23日（周一）10:00；周会 11月24日（周二）10:00" in payload["ask_user"]
     assert count(lingxi, Event) == 2
     assert ok(lingxi, "delete_event", {"event_id": second["id"]})["deleted"] == second["id"]
 

@@ -10,7 +10,7 @@ import pytest
 from assistant.config import Settings
 from assistant.db import Database
 from tools.builtin import default_registry
-from tools.registry import PROFILES, Registry, ToolContext, ToolResult, compact, make_tool, parse_docstring
+from tools.registry import PROFILES, NeedsUser, Registry, ToolContext, ToolResult, compact, make_tool, parse_docstring
 
 
 # --------------------------------------------------------------------------- sample tools
@@ -69,6 +69,15 @@ def explode(reason: str) -> str:
     raise RuntimeError(f"kaboom: {reason}")
 
 
+def pick_one(name: str) -> str:
+    """Needs the user to choose.
+
+    Args:
+        name: what the user called it.
+    """
+    raise NeedsUser(f"Which “{name}”? / 哪个“{name}”？", [{"title": name, "id": "a"}, {"title": name, "id": "b"}])
+
+
 def chinese_dict() -> dict:
     """Return a structure with Chinese text."""
     return {"城市": "北京", "人口": 21_890_000}
@@ -88,14 +97,14 @@ def create_ticket(title: str, body: str = "") -> str:
     return title
 
 
-OWNER_ONLY = frozenset({"find_books", "add", "greet", "explode", "chinese_dict"})
+OWNER_ONLY = frozenset({"find_books", "add", "greet", "explode", "chinese_dict", "pick_one"})
 TEST_PROFILES = {"owner": OWNER_ONLY, "customer_service": frozenset({"greet"})}
 
 
 @pytest.fixture
 def registry() -> Registry:
     reg = Registry(profiles=TEST_PROFILES)
-    for fn in (find_books, add, greet, explode, chinese_dict):
+    for fn in (find_books, add, greet, explode, chinese_dict, pick_one):
         reg.register(fn)
     return reg
 
@@ -309,6 +318,13 @@ def test_execute_wrong_type(registry, owner):
 def test_execute_tool_exception_becomes_error(registry, owner):
     message = error_of(registry.execute("explode", '{"reason": "磁盘满了"}', context=owner))
     assert message == "RuntimeError: kaboom: 磁盘满了"
+
+
+def test_a_tool_that_needs_the_user_answers_with_the_question_and_the_candidates(registry, owner):
+    result = registry.execute("pick_one", '{"name": "周会"}', context=owner)
+    payload = json.loads(result.content)
+    assert payload["ok"] is False and payload["ask_user"] == "Which “周会”? / 哪个“周会”？"
+    assert [c["id"] for c in payload["candidates"]] == ["a", "b"] and "error" not in payload
 
 
 def test_execute_refuses_names_outside_allow_list(registry, customer):

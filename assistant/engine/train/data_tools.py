@@ -18,7 +18,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from assistant.engine.train import data_shapes as shapes
-from tools.schedule import ask_user, unknown_name
+from tools.registry import ask_user
+from tools.schedule import unknown_name
 from tools.timeparse import TimeParseError
 
 

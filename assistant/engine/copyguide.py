@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .answerguide import GuideChain, answer_guide_for
 from .argschema import BARE, guided_arguments, is_id_key, parameters, required, typed_arguments
 from .callscan import CallScanner
 from .quotes import boundary, id_values, quotable, word_byte
@@ -279,9 +280,12 @@ def guide_enabled(engine, enabled: bool | None = None) -> bool:
     return bool(engine.config.raw.get("lingxi_copy_arguments")) if enabled is None else enabled
 
 
-def guide_for(engine, messages: list[dict], tools: list[dict] | None, enabled: bool | None = None) -> CopyGuide | None:
-    """A ``CopyGuide`` for a chat request to ``engine``, or None when no tools are offered or the
-    guide is off (``guide_enabled``)."""
-    if not tools or not guide_enabled(engine, enabled):
-        return None
-    return CopyGuide(engine.guide_vocab, messages, tools)
+def guide_for(engine, messages: list[dict], tools: list[dict] | None, enabled: bool | None = None):
+    """The guides for a chat request to ``engine``: a ``CopyGuide`` when tools are offered and the
+    guide is on (``guide_enabled``), and an ``answerguide.AnswerGuide`` when the reply follows a
+    passages result and that guide is on; one of them alone, both in a ``GuideChain``, or None."""
+    guides = [CopyGuide(engine.guide_vocab, messages, tools)] if tools and guide_enabled(engine, enabled) else []
+    answer = answer_guide_for(engine, messages, enabled)
+    if answer is not None:
+        guides.append(answer)
+    return None if not guides else guides[0] if len(guides) == 1 else GuideChain(guides)

@@ -88,7 +88,8 @@ def render(model_dir: Path) -> str:
               f"{widen}) to teach copying the user's words." if report.get("copy_drills") else "")
     guided = (", tool arguments copy-guided as the engine serves them (`assistant/engine/copyguide.py`: a free-text"
               " argument can only be a verbatim quote of the user's words, an id one a tool result gave, an enum one of"
-              " its values, a number a number; the model picks which)"
+              " its values, a number a number; the model picks which), and an answer that starts quoting a passage"
+              " sentence finishes it and cites that passage (`assistant/engine/answerguide.py`)"
               if ev.get("guided") else "")
     shown = (" It reads them, trained and served, in a shorter view (`assistant/engine/toolview.py`: no zone names,"
              " plain defaults, listing range or retrieval details; names, ids, times and texts as the tools write them)."

@@ -181,7 +181,9 @@ class _Gen:
         """Days a schedule question may name: the split's share of ``RANGE_DAYS``, plus the
         train-only extras in training."""
         days = split_pool(self.m.RANGE_DAYS, self.split)
-        return days + [d for d in EXTRA[self.lang].RANGE_DAYS if d not in self.m.RANGE_DAYS] if self.split == "train" else days
+        if self.split != "train":
+            return days
+        return days + [d for d in EXTRA[self.lang].RANGE_DAYS if d not in self.m.RANGE_DAYS]
 
     def say(self, key: str, **kw) -> dict:
         return {"role": "assistant", "content": self.pick(key).format(**kw)}

@@ -119,7 +119,8 @@ def add_parser(cmds) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--guide", choices=["auto", "on", "off"], default="auto",
-                   help="copy-guided tool arguments (copyguide): auto follows the checkpoint, as serving does")
+                   help="copy-guided tool arguments and passage-guided answers (copyguide, answerguide): auto follows "
+                        "the checkpoint, as serving does")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--dump", type=Path, metavar="FILE",
                    help="also write each conversation's request, expected and predicted reply and wrong arguments "

@@ -70,8 +70,10 @@ def hf_config(shape: Shape, *, bos_token_id: int, eos_token_id: int) -> dict:
         "attention_bias": False, "attention_dropout": 0.0, "tie_word_embeddings": True, "use_cache": True,
         "num_nextn_predict_layers": 0, "bos_token_id": bos_token_id, "eos_token_id": eos_token_id,
         "torch_dtype": "float32",
-        # Its arguments are verbatim spans of the conversation by construction: serve them copy-guided.
+        # Its arguments are verbatim spans of the conversation, and its grounded answers verbatim passage
+        # sentences, by construction: serve both guided (copyguide, answerguide).
         "lingxi_copy_arguments": True,
+        "lingxi_copy_answers": True,
     }
     cfg.update(shape.extra)
     return cfg

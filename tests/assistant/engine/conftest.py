@@ -38,3 +38,24 @@ def prompt_ids():
     ids = tok.encode(text).ids
     assert len(ids) >= 64, len(ids)
     return torch.tensor(ids[:64])
+
+
+@pytest.fixture(scope="module")
+def chat():
+    """A small byte-level BPE trained on the bundled model's data, as a chat tokenizer (guide tests)."""
+    from assistant.engine.train import data
+    from assistant.engine.train import tokenizer as ttok
+    from assistant.engine.train.loop import render_tokenizer
+
+    render = ttok.chat_tokenizer(render_tokenizer())
+    texts = [render.apply_chat_template(e.messages, e.tools, add_generation_prompt=False)
+             for e in data.generate("train", 300, seed=3, random_fill=0.8)]
+    return ttok.chat_tokenizer(ttok.train_tokenizer(texts, 1200))
+
+
+@pytest.fixture(scope="module")
+def vocab(chat):
+    """``chat``'s table for the guides (``copyguide.GuideVocab``)."""
+    from assistant.engine.copyguide import GuideVocab
+
+    return GuideVocab.of(chat)

@@ -282,7 +282,9 @@ def test_train_command_smoke_writes_a_checkpoint_the_engine_serves(tmp_path, cap
     for layer in report["expert_utilisation"].values():
         assert len(layer["share"]) == 4 and sum(layer["share"]) == pytest.approx(1.0, abs=1e-3)
     assert json.loads((out / "train_config.json").read_text())["steps"] == 3
-    assert json.loads((out / "config.json").read_text())["torch_dtype"] == "bfloat16"
+    written = json.loads((out / "config.json").read_text())
+    assert written["torch_dtype"] == "bfloat16"
+    assert written["lingxi_copy_arguments"] is written["lingxi_copy_answers"] is True  # served guided
     # The engine loads it as it loads any DeepSeek checkpoint, chat template included.
     chat = ChatTokenizer.from_dir(out)
     assert chat.template_source == "tokenizer_config.json"

@@ -47,9 +47,10 @@ def pick(kind: str, name: str | None, found: list, label, when) -> str:
     if not found:
         raise unknown_name(kind, name)
     key = "title" if kind == "event" else "text"
-    rows = [{key: label(r), "id": r.id, "at": when(r).isoformat()} for r in found]
-    en = "; ".join(f"{label(r)} {_spoken_en(when(r))}" for r in found)
-    zh_listed = "；".join(f"{label(r)} {_spoken_zh(when(r))}" for r in found)
+    labelled = [(label(r), when(r), r.id) for r in found]
+    rows = [{key: text, "id": rid, "at": at.isoformat()} for text, at, rid in labelled]
+    en = "; ".join(f"{text} {_spoken_en(at)}" for text, at, _ in labelled)
+    zh_listed = "；".join(f"{text} {_spoken_zh(at)}" for text, at, _ in labelled)
     raise NeedsUser(f"Several {kind}s are called “{name}” ({en}). Which one? / "
                     f"有{len(rows)}个“{name}”{zh}（{zh_listed}），是哪一个？", rows)
 

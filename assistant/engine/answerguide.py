@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 
 import torch
 
@@ -82,16 +81,6 @@ def answers(found: list[tuple[int, str]]) -> list[bytes]:
     return out
 
 
-@lru_cache(maxsize=8)
-def _by_bytes(token_bytes: tuple[bytes, ...], added: frozenset[int]) -> dict[bytes, int]:
-    """Each plain token's bytes -> its id (the first id, where two spell the same)."""
-    table: dict[bytes, int] = {}
-    for i, b in enumerate(token_bytes):
-        if b and i not in added:
-            table.setdefault(b, i)
-    return table
-
-
 class AnswerGuide:
     """See the module docstring. ``mask(logits, output_ids)`` -> logits with every token that would
     leave the quote at -inf, once the reply has begun one."""
@@ -99,8 +88,6 @@ class AnswerGuide:
     def __init__(self, vocab, found: list[tuple[int, str]], stop_ids):
         self.vocab, self.answers = vocab, answers(found)
         self.stops = sorted(stop_ids)
-        self.table = _by_bytes(vocab.token_bytes, vocab.added)
-        self.longest = max(map(len, self.table), default=1)
         self.written, self.fed, self.off = b"", 0, False
 
     def _feed(self, output_ids: list[int]) -> None:
@@ -124,8 +111,8 @@ class AnswerGuide:
             rest = answer[len(text):]
             if not rest:
                 ids.update(self.stops)
-            for n in range(1, min(len(rest), self.longest) + 1):
-                token = self.table.get(rest[:n])
+            for n in range(1, min(len(rest), self.vocab.longest) + 1):
+                token = self.vocab.by_bytes.get(rest[:n])
                 if token is not None:
                     ids.add(token)
         return ids or None

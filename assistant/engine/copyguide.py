@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -70,6 +71,15 @@ class GuideVocab:
     call_end: int | None
     tool_sep: int | None
     first: torch.Tensor  # [vocab] each token's first byte (-1 for added tokens and empty ones)
+
+    @cached_property
+    def by_bytes(self) -> dict[bytes, int]:
+        """Each plain token's bytes -> its id (the lowest, where two spell the same), for ``answerguide``."""
+        return {b: i for i, b in reversed(list(enumerate(self.token_bytes))) if b and i not in self.added}
+
+    @cached_property
+    def longest(self) -> int:
+        return max(map(len, self.by_bytes), default=1)
 
     @classmethod
     def of(cls, chat_tokenizer) -> GuideVocab:

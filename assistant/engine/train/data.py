@@ -179,11 +179,8 @@ class _Gen:
 
     def days(self) -> list[str]:
         """Days a schedule question may name: the split's share of ``RANGE_DAYS``, plus the
-        train-only extras in training."""
-        days = split_pool(self.m.RANGE_DAYS, self.split)
-        if self.split != "train":
-            return days
-        return days + [d for d in EXTRA[self.lang].RANGE_DAYS if d not in self.m.RANGE_DAYS]
+        train-only extras in training (``pool``)."""
+        return pool(self.lang, "RANGE_DAYS", None, self.split)
 
     def say(self, key: str, **kw) -> dict:
         return {"role": "assistant", "content": self.pick(key).format(**kw)}

@@ -57,11 +57,20 @@ def phrase(lang: str, rng: random.Random, bank: tuple[str, ...], made_up: float 
     return " ".join(pseudo_word(rng) if rng.random() < made_up else rng.choice(bank) for _ in range(rng.randint(1, 4)))
 
 
-def opener(lang: str, rng: random.Random) -> str:
+@lru_cache(maxsize=None)
+def neutral_hanzi(avoid: frozenset[str]) -> str:
+    """``common_hanzi`` less the characters in ``avoid``."""
+    return "".join(c for c in common_hanzi() if c not in avoid)
+
+
+def opener(lang: str, rng: random.Random, avoid: frozenset[str] = frozenset()) -> str:
     """Made-up words that open a message before the request: 1-3 random characters (zh) or a
-    made-up name or interjection (en), then punctuation ("珂敛，", "Brosta, ")."""
+    made-up name or interjection (en), then punctuation ("珂敛，", "Brosta, "). A Chinese opener
+    draws no character of ``avoid``: ``data`` passes the characters of its request templates,
+    since one character such as 删 or 醒 right before a request would say which tool to call."""
     if lang == "zh":
-        return "".join(rng.choice(common_hanzi()) for _ in range(rng.randint(1, 3))) + rng.choice("，，！。~ ")
+        chars = neutral_hanzi(avoid)
+        return "".join(rng.choice(chars) for _ in range(rng.randint(1, 3))) + rng.choice("，，！。~ ")
     word = pseudo_word(rng, (2, 3)).capitalize()
     return rng.choice((f"{word}, ", f"Hey {word}, ", f"{word}! ", f"{word}... ", f"{word} - "))
 

@@ -56,3 +56,11 @@ def test_openers_are_made_up_words_then_punctuation():
     assert all(re.fullmatch(r"(Hey )?[A-Z][a-z]+(, |! |\.\.\. | - )", o) for o in en), en[:5]
     assert all(1 <= len(o) - 1 <= 3 and o[-1] in "，！。~ " and set(o[:-1]) <= set(data_random.common_hanzi()) for o in zh)
     assert len(set(en)) > 400 and len(set(zh)) > 450
+
+
+def test_chinese_openers_leave_out_the_characters_they_are_told_to():
+    rng = random.Random(4)
+    avoid = frozenset("提醒删除改日程会议")
+    made = "".join(data_random.opener("zh", rng, avoid) for _ in range(2000))
+    assert not set(made) & avoid
+    assert set("提醒") <= set("".join(data_random.opener("zh", rng) for _ in range(20000)))

@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The small offline model shipped with Lingxi: the provider when no API key is set (tests repoint
+# config.BUNDLED_MODEL).
+from assistant.engine.train import BUNDLED_MODEL
 
-# The small offline model shipped with Lingxi: the provider when no API key is set.
-BUNDLED_MODEL = Path(__file__).resolve().parent / "engine" / "bundled" / "lingxi-mini"
 DEFAULT_LLM_BASE_URL = "https://api.deepseek.com"
 
 

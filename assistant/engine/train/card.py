@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from assistant.config import BUNDLED_MODEL
+from . import BUNDLED_MODEL
 
 LIMITS = """\
 - It knows only what its synthetic data taught it: Lingxi's own tools, short confirmations, answers copied

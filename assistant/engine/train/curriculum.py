@@ -2,7 +2,7 @@
 batches, copy drills (a random span said twice) in batches of mixed lengths, the phase of drills
 alone until copying has formed, and the schedule that interleaves them pass after pass.
 
-Does not: generate or tokenise the data (``data``, ``loop.encode``) or step the optimiser (``loop``).
+Does not: generate or tokenise the data (``data``, ``prepared.encode``) or step the optimiser (``loop``).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from assistant.config import BUNDLED_MODEL
+from . import BUNDLED_MODEL
 
 from .scoring import TARGETS, argument_errors, by_tool, format_by_tool, format_errors, format_table, score
 
@@ -143,7 +143,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..config import EngineError
     from ..copyguide import guide_enabled
     from .copying import copy_accuracy
-    from .loop import encode
+    from .prepared import encode
 
     if args.n < 1 or args.max_tokens < 1:
         raise EngineError("--n and --max-tokens must be at least 1")

@@ -29,12 +29,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tokenizers import Tokenizer, models
+from tokenizers import Tokenizer
 
 from ..config import EngineConfig, EngineError
 from . import model as tmodel
+from . import prepared
 from . import tokenizer as ttok
-from .curriculum import DrillPhase, Encoded, batches, collate, copy_drills, schedule, widened
+from .curriculum import DrillPhase, Encoded, batches, collate, schedule
 
 
 @dataclass
@@ -76,31 +77,6 @@ class TrainConfig:
         d = dict(d)
         shape = tmodel.Shape(**d.pop("shape", {}))
         return cls(**d, shape=shape)
-
-
-def render_tokenizer() -> Tokenizer:
-    """An empty tokenizer that knows only the control tokens: enough for the template to render."""
-    tok = Tokenizer(models.BPE())
-    tok.add_special_tokens(list(ttok.SPECIALS))
-    return tok
-
-
-def encode(chat, example) -> Encoded:
-    """Token ids of the whole conversation and which of them are assistant tokens.
-
-    Each assistant message's tokens are those between the conversation rendered up to it (with
-    the generation prompt) and rendered through it. Both renders split at a control token, so the
-    shorter is a token prefix of the longer."""
-    msgs, tools = example.messages, example.tools or None
-    ids = chat.encode_chat(msgs, tools, add_generation_prompt=False)
-    targets = [False] * len(ids)
-    for i, m in enumerate(msgs):
-        if m["role"] != "assistant":
-            continue
-        start = len(chat.encode_chat(msgs[:i], tools, add_generation_prompt=True))
-        end = len(chat.encode_chat(msgs[: i + 1], tools, add_generation_prompt=False))
-        targets[start:end] = [True] * (end - start)
-    return Encoded(ids, targets)
 
 
 def train_device(name: str) -> torch.device:
@@ -176,42 +152,21 @@ def write_checkpoint(out: Path, hf: dict, params: dict, tok: Tokenizer) -> None:
         {"bos_token_id": hf["bos_token_id"], "eos_token_id": hf["eos_token_id"]}), "utf-8")
 
 
-def train(cfg: TrainConfig, out: Path, log=print) -> dict:
-    """Run the whole pipeline into ``out``; returns the report (also written as train_report.json)."""
-    from . import data as tdata
-
+def train(cfg: TrainConfig, out: Path, log=print, data: Path | None = None) -> dict:
+    """Run the whole pipeline into ``out``; returns the report (also written as train_report.json).
+    With ``data``, the conversations, tokenizer and drills come from that ``prepared`` file (made by
+    ``prepared.save`` with the same data settings) instead of being made here."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     device = train_device(cfg.device)  # before the data, so a bad --device or precision fails at once
     low = autocast_dtype(cfg.precision, device)
-    rng = random.Random(cfg.seed)
     t0 = time.monotonic()
-    examples = tdata.generate("train", cfg.examples, seed=cfg.seed, random_fill=cfg.random_fill,
-                              compose=cfg.compose, answered=cfg.answered)
-    render = ttok.chat_tokenizer(render_tokenizer())
-    texts = (render.apply_chat_template(e.messages, e.tools or None, add_generation_prompt=False)
-             for e in examples[: cfg.tokenizer_examples])
-    tok = ttok.train_tokenizer(texts, cfg.vocab_size)
-    chat = ttok.chat_tokenizer(tok)
-    encoded = [encode(chat, e) for e in examples]
-    kept = [e for e in encoded if len(e.ids) <= cfg.max_len]
-    drills: list[Encoded] = []
-    later = drills
-    if cfg.copy_drills:
-        # Drill tokens: the BPE's own ids as they occur (0..2 are BOS/EOS/PAD; the markers come after the BPE's ids).
-        learned = range(3, tok.get_vocab_size() - len(ttok.MARKERS))
-        pool = [i for e in kept[:5000] for i in e.ids if i in learned]
-        bos, lengths = tok.token_to_id(ttok.BOS), tuple(cfg.drill_lengths)
-        drills = copy_drills(cfg.copy_drills, pool, bos, rng, lengths, cfg.drill_distinct)
-        later = copy_drills(cfg.copy_drills, widened(pool, learned, cfg.drill_widen), bos, rng, lengths,
-                            cfg.drill_distinct) if cfg.drill_widen else drills
-    # Unseen conversations (another seed) for the utilisation report.
-    probe = [encode(chat, e) for e in tdata.generate("train", 300, seed=cfg.seed + 7919)]
-    probe = [e for e in probe if len(e.ids) <= cfg.max_len]
-    log(f"data: {len(examples)} conversations, {len(kept)} kept (<= {cfg.max_len} tokens), "
-        f"{sum(len(e.ids) for e in kept)} tokens, {sum(sum(e.targets) for e in kept)} trained on; "
-        f"vocab {tok.get_vocab_size()}; {time.monotonic() - t0:.0f} s")
+    prep = prepared.load(data, cfg) if data else prepared.prepare(cfg)
+    tok, kept, drills, later = prep.tok, prep.kept, prep.drills, prep.later
+    rng = random.Random()
+    rng.setstate(prep.rng_state)
+    log(prep.summary() + (f" (prepared; read in {time.monotonic() - t0:.0f} s)" if data else ""))
 
     shape = tmodel.Shape(**{**asdict(cfg.shape), "vocab_size": tok.get_vocab_size()})
     hf = tmodel.hf_config(shape, bos_token_id=tok.token_to_id(ttok.BOS), eos_token_id=tok.token_to_id(ttok.EOS))
@@ -269,12 +224,13 @@ def train(cfg: TrainConfig, out: Path, log=print) -> dict:
         "steps": step, "epochs": round(seen / items, 2), "stopped_by": stopped,
         "device": device.type, "precision": "bf16" if low else "fp32", "threads": torch.get_num_threads(),
         "train_seconds": round(time.monotonic() - started, 1), "total_seconds": round(time.monotonic() - t0, 1),
-        "conversations": len(kept), "dropped_too_long": len(encoded) - len(kept), "copy_drills": len(drills),
+        "data": str(data) if data else "generated",
+        "conversations": len(kept), "dropped_too_long": prep.generated - len(kept), "copy_drills": len(drills),
         "drill_phase": {"steps": phase.steps, "loss": phase.recent_loss and round(phase.recent_loss, 3),
                         "copying_formed": phase.formed},
         "tokens_per_epoch": sum(len(e.ids) for e in kept), "parameters": sum(t.numel() for t in params.values()),
         "final_loss": curve[-1]["loss"] if curve else None, "loss_curve": curve,
-        "expert_utilisation": utilisation(ecfg, params, probe, pad_id, cfg.batch_tokens),
+        "expert_utilisation": utilisation(ecfg, params, prep.probe, pad_id, cfg.batch_tokens),
     }
     (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2), "utf-8")
     (out / "train_report.json").write_text(json.dumps(report, indent=2), "utf-8")

@@ -45,7 +45,7 @@ def chat():
     """A small byte-level BPE trained on the bundled model's data, as a chat tokenizer (guide tests)."""
     from assistant.engine.train import data
     from assistant.engine.train import tokenizer as ttok
-    from assistant.engine.train.loop import render_tokenizer
+    from assistant.engine.train.prepared import render_tokenizer
 
     render = ttok.chat_tokenizer(render_tokenizer())
     texts = [render.apply_chat_template(e.messages, e.tools, add_generation_prompt=False)

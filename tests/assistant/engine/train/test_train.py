@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from assistant.engine.config import EngineConfig, EngineError
 from assistant.engine.loader import load_model
-from assistant.engine.train import loop
+from assistant.engine.train import loop, prepared
 from assistant.engine.train import model as tmodel
 from assistant.engine.train import tokenizer as ttok
 from assistant.engine.train.curriculum import Encoded
@@ -35,7 +35,7 @@ SMALL = tmodel.Shape(vocab_size=300, hidden_size=64, intermediate_size=96, moe_i
 
 @pytest.fixture(scope="module")
 def chat():
-    texts = [ttok.chat_tokenizer(loop.render_tokenizer()).apply_chat_template(CONVO, TOOLS, add_generation_prompt=False)]
+    texts = [ttok.chat_tokenizer(prepared.render_tokenizer()).apply_chat_template(CONVO, TOOLS, add_generation_prompt=False)]
     texts += ["Remind me to call Alice at 9am tomorrow", "下周一早上9点开会", "What are your opening hours?"] * 20
     return ttok.chat_tokenizer(ttok.train_tokenizer(texts, 400))
 
@@ -93,7 +93,7 @@ def test_a_copied_span_is_tokenised_as_in_the_sentence_it_comes_from(chat, said,
 
 
 def test_encode_marks_exactly_the_assistant_tokens(chat):
-    enc = loop.encode(chat, SimpleNamespace(messages=CONVO, tools=TOOLS))
+    enc = prepared.encode(chat, SimpleNamespace(messages=CONVO, tools=TOOLS))
     assert len(enc.ids) == len(enc.targets)
     spans, start = [], None
     for i, t in enumerate(enc.targets + [False]):

@@ -1,8 +1,9 @@
 """``python app.py engine train``: data, tokenizer, model, AdamW, and a checkpoint in HF layout.
 
-Does: generate the synthetic training split, train the BPE tokenizer on it, render every
-conversation through the chat template the checkpoint ships (so training sees exactly the tokens
-the engine will be served), and train with the loss on assistant tokens only (replies, tool calls
+Does: take the data from ``prepared`` (the synthetic training split, the BPE tokenizer trained on
+it, every conversation rendered through the chat template the checkpoint ships, so training sees
+exactly the tokens the engine will be served; made here, or read from a ``--prepare`` file), and
+train with the loss on assistant tokens only (replies, tool calls
 and their closing end-of-sentence). Batches are length-bucketed up to a token budget; the schedule
 is linear warm-up then cosine decay; the router bias is steered after every step the
 DeepSeek-V3 way (aux-loss-free: raise the bias of under-used experts, lower it for over-used ones).

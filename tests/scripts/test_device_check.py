@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.timeout(900)
 def test_device_script_trains_from_prepared_data_compares_devices_and_packs_the_run(tmp_path):
     repo = tmp_path / "repo"  # a copy, as the device gets one: the script writes into .gpu/
-    shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(".venv", ".git", "data", "__pycache__", ".pytest_cache"))
+    shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(".venv", ".git", ".gpu", "data", "__pycache__", ".pytest_cache"))
     base = tmp_path / "base.json"
     base.write_text(json.dumps(TINY))
     (repo / ".gpu").mkdir()

@@ -118,7 +118,7 @@ def cue_chars(lang: str) -> frozenset[str]:
     opener must not contain (``data_random.opener``)."""
     def texts(t):
         return [t] if isinstance(t, str) else [s for x in t for s in texts(x)]
-    return frozenset(c for key in getattr(VOCAB[lang], "T") for t in pool(lang, "T", key, "train")
+    return frozenset(c for key in VOCAB[lang].T for t in pool(lang, "T", key, "train")
                      for s in texts(t) for c in re.sub(r"\{\w+\}", "", s))
 
 
@@ -185,8 +185,9 @@ class _Gen:
         (no optional argument) at the low end. Training skips the lowest ``RICHER`` of it: run 20
         left out optional arguments (a location, channels, an end) far more often than it added
         them (33 against 5 of 400 held-out); at 0.2 run 21 added them four times as often as
-        run 20 (20 against 5) and left them out half as often (17), so it is 0.1 since. The
-        held-out split draws plainly."""
+        run 20 (20 against 5) and left them out half as often (17), so it is 0.1 since (run 22,
+        which also scored lower, cannot tell this from the spread between runs; see the README).
+        The held-out split draws plainly."""
         r = self.rng.random()
         return r if self.split != "train" else RICHER + (1 - RICHER) * r
 

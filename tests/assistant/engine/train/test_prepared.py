@@ -85,16 +85,17 @@ def test_the_engine_trains_from_a_prepared_file_without_the_apps_packages(tmp_pa
     assert app_main(["engine", "train", "--prepare", str(data), "--config", str(config)]) == 0
     assert f"wrote {data}" in capsys.readouterr().out
     (tmp_path / "sitecustomize.py").write_text(BLOCK)
-    run = subprocess.run([sys.executable, "-m", "assistant.engine", "train", "--data", str(data), "--config", str(config),
-                          "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{tmp_path}:{ROOT}"})
+
+    def engine_without_app(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "assistant.engine", *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{tmp_path}:{ROOT}"})
+
+    run = engine_without_app("train", "--data", str(data), "--config", str(config), "--out", str(out))
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads((out / "train_report.json").read_text())
     assert report["steps"] == 3 and report["data"] == str(data) and (out / "model.safetensors").is_file()
     # Without --data the same command needs the generator, which needs the app: one line, not a traceback.
-    bad = subprocess.run([sys.executable, "-m", "assistant.engine", "train", "--prepare", str(tmp_path / "x.pt")],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300,
-                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{tmp_path}:{ROOT}"})
+    bad = engine_without_app("train", "--prepare", str(tmp_path / "x.pt"))
     assert bad.returncode == 2 and "needs the app's packages" in bad.stderr and "Traceback" not in bad.stderr
 
 

@@ -342,3 +342,33 @@ def test_model_card_is_written_from_the_run_reports(tmp_path):
     assert "| `create_ticket` | 4, 2 of 5 | – |" in text
     assert "| span: cut short | 2 | 0 |" in text
     assert "In 80% of requests the" in text and "50% are phrased from pieces" in text and "50% of the\n  grounded" in text
+
+
+def test_choosing_marks_each_reply_opener_and_the_tool_name(chat):
+    enc = prepared.encode(chat, SimpleNamespace(messages=CONVO, tools=TOOLS))
+    choose = loop.choosing(chat.tokenizer, 4.0)
+    said = [chat.tokenizer.decode([enc.ids[i]], skip_special_tokens=False) for i in choose.positions(enc)]
+    reply = chat.tokenizer.decode([enc.ids[i] for i in range(len(enc.ids))
+                                   if enc.targets[i] and enc.ids[i - 1] == chat.token_to_id(ttok.OUTPUTS_END)])
+    # The call-or-words choice, the tool's name through its newline, then the follow-up's first token.
+    assert said[0] == ttok.CALLS_BEGIN and "".join(said[1:-1]) == "create_reminder\n"
+    assert said[-1] == reply and "好的".startswith(reply)
+    assert all(enc.targets[i] for i in choose.positions(enc))
+    assert choose.positions(Encoded(enc.ids, [False] * len(enc.ids))) == []  # no loss, no weight
+    assert loop.choosing(chat.tokenizer, 1.0) is None
+
+
+def test_the_loss_weights_the_choosing_tokens():
+    cfg = small_cfg()
+    model = tmodel.build(cfg, tmodel.init_params(cfg, seed=0))
+    e = Encoded(list(range(3, 23)), [False] * 10 + [True] * 10)
+    # ids[9] opens the reply (position 10 chosen); ids[14] is the name marker, the name runs to ids[16].
+    choose = loop.Choosing(frozenset({12}), 17, frozenset({19}), 3.0)
+    assert choose.positions(e) == [10, 15, 16]
+    loss, n = loop.loss_of(model, [e], pad_id=2, choose=choose)
+    with torch.no_grad():
+        logits = model.forward(torch.tensor(e.ids), None, model.new_cache())
+    each = F.cross_entropy(logits[9:19], torch.tensor(e.ids[10:20]), reduction="none")
+    weights = torch.tensor([3.0, 1, 1, 1, 1, 3, 3, 1, 1, 1])
+    assert n == 10 and loss.item() == pytest.approx(((each * weights).sum() / weights.sum()).item(), rel=1e-4)
+    assert loss.item() != pytest.approx(each.mean().item(), abs=1e-4)  # the weights changed it

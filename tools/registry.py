@@ -22,38 +22,13 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any, get_type_hints
 
 from pydantic import Field, ValidationError, create_model
 
 from assistant.config import Settings
 from assistant.db import Database
-
-PROFILES: Mapping[str, frozenset[str]] = MappingProxyType(
-    {
-        # The owner may use every tool; new owner tools are added here by name.
-        "owner": frozenset(
-            {
-                "current_time",
-                "search_conversations",
-                "create_event",
-                "list_events",
-                "update_event",
-                "delete_event",
-                "create_reminder",
-                "list_reminders",
-                "update_reminder",
-                "cancel_reminder",
-                "search_knowledge_base",
-                "create_ticket",
-            }
-        ),
-        # Customers on the widget: knowledge base and tickets only (added by later features).
-        "customer_service": frozenset({"current_time", "search_knowledge_base", "create_ticket"}),
-    }
-)
-
+from tools.profiles import PROFILES
 
 def compact(value: Any) -> Any:
     """``value`` without its empty dict entries (None or ""), recursively: the model reads every key

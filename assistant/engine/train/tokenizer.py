@@ -11,9 +11,12 @@ The chat template is the engine's DeepSeek-V3 template with two changes before t
   are rendered as a profile tag, ``[owner]`` or ``[customer_service]``; any other system prompt
   is kept verbatim. The prompts are fixed text the owner never edits, and at about 230 tokens
   they were two thirds of every training conversation: the tag carries the same information.
-- one line lists the offered tools by name. The full JSON definitions the engine would
-  otherwise inject cost about 7,000 characters per request; a model this small learns each
-  tool's arguments from the data, not from their schema.
+- one line lists the offered tools by name, unless they are exactly the profile's own
+  (``tools.profiles``), which its tag already says: the app always offers a profile all of its
+  tools, and the owner's twelve names were ~65 of a training conversation's ~143 tokens, a third
+  of every step's compute spent on a line that never changes. The full JSON definitions the
+  engine would otherwise inject cost about 7,000 characters per request; a model this small
+  learns each tool's arguments from the data, not from their schema.
 
 As in DeepSeek's own tokenizer, only BOS, EOS and PAD are *special* tokens; the turn and tool
 markers are added tokens that decoding keeps, so the engine's tool-call parser sees them.
@@ -44,15 +47,19 @@ MARKERS = SPECIALS[3:]  # added tokens kept in decoded text (DeepSeek marks them
 
 # Where the header goes: right after BOS, instead of the system prompt as it stands.
 _ANCHOR = "{{- bos_token ~ ns.system -}}"
-_TOOLS_LINE = ("{%- if tools -%}{{- '\\n\\nTools: ' ~ (tools | map(attribute='function') "
-               "| map(attribute='name') | join(', ')) -}}{%- endif -%}")
+_TOOLS_LINE = ("{%- if tools -%}{%- set names = tools | map(attribute='function') | map(attribute='name') | list -%}"
+               "{%- if (names | sort | join(',')) != implied.get(header, '') -%}"
+               "{{- '\\n\\nTools: ' ~ (names | join(', ')) -}}{%- endif -%}{%- endif -%}")
 
 
 def _profile_header() -> str:
-    """Jinja that writes ``[profile]`` for a built-in Lingxi system prompt, else the prompt itself."""
+    """Jinja that writes ``[profile]`` for a built-in Lingxi system prompt, else the prompt itself,
+    and sets ``implied``: each tag's own tool names, which ``_TOOLS_LINE`` then leaves out."""
     from assistant.prompts import PROMPTS
+    from tools.profiles import PROFILES
 
-    out = "{%- set header = ns.system -%}"
+    implied = {f"[{profile}]": ",".join(sorted(names)) for profile, names in PROFILES.items()}
+    out = f"{{%- set header = ns.system -%}}{{%- set implied = {json.dumps(implied)} -%}}"
     for profile, prompt in PROMPTS.items():
         first = prompt.splitlines()[0].replace("'", "\\'")
         out += f"{{%- if ns.system.startswith('{first}') -%}}{{%- set header = '[{profile}]' -%}}{{%- endif -%}}"

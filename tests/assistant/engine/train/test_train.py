@@ -69,6 +69,31 @@ def test_template_condenses_the_built_in_system_prompts_to_a_profile_tag(chat, p
     assert chat.apply_chat_template(custom) == f"{ttok.BOS}Answer like a pirate.{ttok.USER}hi{ttok.ASSISTANT}"
 
 
+
+@pytest.mark.parametrize("profile", ["owner", "customer_service"])
+def test_template_leaves_out_the_tool_line_only_for_a_profiles_own_tools(chat, profile):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from assistant.prompts import system_prompt
+    from tools.registry import PROFILES
+
+    def schemas(names):
+        return [{"type": "function", "function": {"name": n, "description": "", "parameters": {"type": "object"}}}
+                for n in names]
+
+    now = datetime(2026, 11, 22, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    msgs = [{"role": "system", "content": system_prompt(profile, now)}, {"role": "user", "content": "hi"}]
+    own = sorted(PROFILES[profile], reverse=True)  # the order they come in does not matter
+    assert chat.apply_chat_template(msgs, schemas(own)) == f"{ttok.BOS}[{profile}]{ttok.USER}hi{ttok.ASSISTANT}"
+    fewer = own[1:]
+    assert chat.apply_chat_template(msgs, schemas(fewer)).startswith(
+        f"{ttok.BOS}[{profile}]\n\nTools: {', '.join(fewer)}{ttok.USER}")
+    other = "owner" if profile == "customer_service" else "customer_service"
+    theirs = sorted(PROFILES[other])  # another profile's set is listed, as any other set is
+    assert f"Tools: {', '.join(theirs)}" in chat.apply_chat_template(msgs, schemas(theirs))
+
+
 def test_markers_are_kept_when_decoding_and_only_bos_eos_pad_are_special(chat):
     ids = chat.encode(ttok.CALLS_BEGIN + ttok.CALL_BEGIN + "function" + ttok.TOOL_SEP + "x" + ttok.EOS)
     assert chat.decode(ids, skip_special_tokens=True) == ttok.CALLS_BEGIN + ttok.CALL_BEGIN + "function" + ttok.TOOL_SEP + "x"

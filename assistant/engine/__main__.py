@@ -19,7 +19,8 @@ from . import cli
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m assistant.engine")
-    cli.add_parser(parser.add_subparsers(dest="command", required=True))
+    # The app's parser has "engine" as a subcommand; here it is the only one, taken as read.
+    cli.add_parser(parser.add_subparsers(dest="command", required=True), prog=parser.prog)
     return cli.run(None, parser.parse_args(["engine", *(sys.argv[1:] if argv is None else argv)]))
 
 

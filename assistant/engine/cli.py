@@ -28,8 +28,9 @@ from pathlib import Path
 DTYPES = ("float32", "bfloat16")
 
 
-def add_parser(sub) -> None:
-    engine = sub.add_parser("engine", help="local DeepSeek-architecture engine: serve or generate")
+def add_parser(sub, **kwargs) -> None:
+    """The ``engine`` command and its subcommands; ``kwargs`` go to its parser (``prog``)."""
+    engine = sub.add_parser("engine", help="local DeepSeek-architecture engine: serve or generate", **kwargs)
     cmds = engine.add_subparsers(dest="engine_command", required=True)
 
     def model_args(p: argparse.ArgumentParser) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
+    from .choosing import Choosing
     from .loop import TrainConfig
 
 
@@ -159,38 +160,8 @@ def schedule(kept: list[Encoded], drills: list[Encoded], cfg: TrainConfig, rng: 
         yield from epoch
 
 
-@dataclass(frozen=True)
-class Choosing:
-    """The assistant tokens that choose what a reply does, weighted ``weight`` times in the loss:
-    the first token of each reply (a tool call or words; an answer or "I don't know") and the
-    tool's name, from the token after ``sep`` through the first of ``ends`` (a newline).
-
-    They are a few of the ~44 assistant tokens of a conversation and decide both of issue 7's
-    targets, while most of the rest (the call's markers, the JSON around the arguments) are
-    predictable from the first and teach little once learnt. Runs 20-22 ended with the
-    training split's own tool selection at 91%, 78% and 60%: the choice was the part left unfit."""
-    openers: frozenset[int]  # a reply's first token follows one of these (the turn marker, the end of tool outputs)
-    sep: int                 # the tool-call marker the name follows
-    ends: frozenset[int]     # tokens that end the name
-    weight: float
-
-    def positions(self, e: Encoded) -> list[int]:
-        out, naming = [], False
-        for i in range(1, len(e.ids)):
-            if not e.targets[i]:
-                naming = False
-            elif naming:
-                out.append(i)
-                naming = e.ids[i] not in self.ends
-            else:
-                if not e.targets[i - 1] and e.ids[i - 1] in self.openers:
-                    out.append(i)
-                naming = e.ids[i] == self.sep
-        return out
-
-
 def collate(batch: list[Encoded], pad_id: int,
-            choosing: Choosing | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            choosing: "Choosing | None" = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """-> inputs [B, T - 1], next-token labels [B * (T - 1)], and each label row's weight in the
     loss (0 where it carries none, 1, or ``choosing.weight``)."""
     t = max(len(e.ids) for e in batch)

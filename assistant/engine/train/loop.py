@@ -36,7 +36,8 @@ from ..config import EngineConfig, EngineError
 from . import model as tmodel
 from . import prepared
 from . import tokenizer as ttok
-from .curriculum import Choosing, DrillPhase, Encoded, batches, collate, schedule
+from .choosing import Choosing, choosing
+from .curriculum import DrillPhase, Encoded, batches, collate, schedule
 
 
 @dataclass
@@ -55,6 +56,7 @@ class TrainConfig:
     drill_distinct: bool = True    # no token twice in one drilled span (see ``copy_drills``)
     drill_widen: float = 0.3       # after the drill phase, share of drill tokens drawn from the whole vocabulary
     choice_weight: float = 4.0     # loss weight of the tokens that choose (a reply's first, the tool's name; ``Choosing``)
+    choice_arguments: bool = False  # weight the choices inside a call's arguments too (keys, value ends, , or })
     vocab_size: int = 6000
     tokenizer_examples: int = 8000  # conversations the BPE is trained on
     steps: int = 12000             # a cap for a GPU run; on the CPU ``minutes`` ends the run first
@@ -122,15 +124,6 @@ def steer_bias(params: dict, model, gamma: float) -> None:
         bias += gamma * torch.sign(load.mean() - load)
 
 
-def choosing(tok: Tokenizer, weight: float) -> Choosing | None:
-    """The ``Choosing`` tokens of ``tok``'s chat format; None at weight 1 (a plain mean)."""
-    if weight == 1:
-        return None
-    ends = frozenset(i for i in range(tok.get_vocab_size()) if "\n" in tok.decode([i], skip_special_tokens=False))
-    return Choosing(frozenset({tok.token_to_id(ttok.ASSISTANT), tok.token_to_id(ttok.OUTPUTS_END)}),
-                    tok.token_to_id(ttok.TOOL_SEP), ends, weight)
-
-
 def loss_of(model, batch: list[Encoded], pad_id: int, choose: Choosing | None = None) -> tuple[torch.Tensor, int]:
     """The weighted mean cross-entropy over the assistant tokens of ``batch``, and their count."""
     inputs, labels, weights = (t.to(model.embed.device) for t in collate(batch, pad_id, choose))
@@ -188,7 +181,7 @@ def train(cfg: TrainConfig, out: Path, log=print, data: Path | None = None) -> d
     params = {k: t.detach().to(device).requires_grad_(t.requires_grad)
               for k, t in tmodel.init_params(ecfg, seed=cfg.seed).items()}
     pad_id = tok.token_to_id(ttok.PAD)
-    choose = choosing(tok, cfg.choice_weight)
+    choose = choosing(tok, cfg.choice_weight, cfg.choice_arguments)
     decay = [t for t in params.values() if t.requires_grad and t.dim() == 2]
     no_decay = [t for t in params.values() if t.requires_grad and t.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},

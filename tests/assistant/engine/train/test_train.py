@@ -33,11 +33,16 @@ SMALL = tmodel.Shape(vocab_size=300, hidden_size=64, intermediate_size=96, moe_i
                      kv_lora_rank=16, qk_nope_head_dim=8, qk_rope_head_dim=8, v_head_dim=8)
 
 
-@pytest.fixture(scope="module")
-def chat():
+def small_chat():
+    """A chat tokenizer trained on CONVO and a few phrases: small, and enough for the markers and names."""
     texts = [ttok.chat_tokenizer(prepared.render_tokenizer()).apply_chat_template(CONVO, TOOLS, add_generation_prompt=False)]
     texts += ["Remind me to call Alice at 9am tomorrow", "下周一早上9点开会", "What are your opening hours?"] * 20
     return ttok.chat_tokenizer(ttok.train_tokenizer(texts, 400))
+
+
+@pytest.fixture(scope="module")
+def chat():
+    return small_chat()
 
 
 def small_cfg(shape=SMALL, **extra) -> EngineConfig:
@@ -262,7 +267,7 @@ def test_lr_schedule_warms_up_then_decays_to_the_floor():
 def test_training_with_drills_reports_them(tmp_path):
     cfg = loop.TrainConfig.from_dict({"examples": 60, "vocab_size": 400, "tokenizer_examples": 60, "steps": 2,
                                       "copy_drills": 500, "drill_steps": 2, "drill_lengths": [3, 5], "batch_tokens": 512, "warmup": 1,
-                                      "precision": "fp32", "shape": SMALL.__dict__ | {"vocab_size": 0}})
+                                      "precision": "fp32", "choice_arguments": True, "shape": SMALL.__dict__ | {"vocab_size": 0}})
     lines: list[str] = []
     report = loop.train(cfg, tmp_path / "model", log=lines.append)
     assert report["precision"] == "fp32" and "; fp32 on cpu" in lines[1]
@@ -367,20 +372,6 @@ def test_model_card_is_written_from_the_run_reports(tmp_path):
     assert "| `create_ticket` | 4, 2 of 5 | – |" in text
     assert "| span: cut short | 2 | 0 |" in text
     assert "In 80% of requests the" in text and "50% are phrased from pieces" in text and "50% of the\n  grounded" in text
-
-
-def test_choosing_marks_each_reply_opener_and_the_tool_name(chat):
-    enc = prepared.encode(chat, SimpleNamespace(messages=CONVO, tools=TOOLS))
-    choose = loop.choosing(chat.tokenizer, 4.0)
-    said = [chat.tokenizer.decode([enc.ids[i]], skip_special_tokens=False) for i in choose.positions(enc)]
-    reply = chat.tokenizer.decode([enc.ids[i] for i in range(len(enc.ids))
-                                   if enc.targets[i] and enc.ids[i - 1] == chat.token_to_id(ttok.OUTPUTS_END)])
-    # The call-or-words choice, the tool's name through its newline, then the follow-up's first token.
-    assert said[0] == ttok.CALLS_BEGIN and "".join(said[1:-1]) == "create_reminder\n"
-    assert said[-1] == reply and "好的".startswith(reply)
-    assert all(enc.targets[i] for i in choose.positions(enc))
-    assert choose.positions(Encoded(enc.ids, [False] * len(enc.ids))) == []  # no loss, no weight
-    assert loop.choosing(chat.tokenizer, 1.0) is None
 
 
 def test_the_loss_weights_the_choosing_tokens():

@@ -1,0 +1,60 @@
+"""The tokens the training loss weights more: a reply's first, the tool's name, a call's choices."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from assistant.engine.train import loop, prepared
+from assistant.engine.train import tokenizer as ttok
+from assistant.engine.train.choosing import _choice_chars
+from assistant.engine.train.curriculum import Encoded
+
+from .test_train import CONVO, TOOLS, small_chat
+
+
+@pytest.fixture(scope="module")
+def chat():
+    return small_chat()
+
+
+def test_choosing_marks_each_reply_opener_and_the_tool_name(chat):
+    enc = prepared.encode(chat, SimpleNamespace(messages=CONVO, tools=TOOLS))
+    choose = loop.choosing(chat.tokenizer, 4.0)
+    said = [chat.tokenizer.decode([enc.ids[i]], skip_special_tokens=False) for i in choose.positions(enc)]
+    reply = chat.tokenizer.decode([enc.ids[i] for i in range(len(enc.ids))
+                                   if enc.targets[i] and enc.ids[i - 1] == chat.token_to_id(ttok.OUTPUTS_END)])
+    # The call-or-words choice, the tool's name through its newline, then the follow-up's first token.
+    assert said[0] == ttok.CALLS_BEGIN and "".join(said[1:-1]) == "create_reminder\n"
+    assert said[-1] == reply and "好的".startswith(reply)
+    assert all(enc.targets[i] for i in choose.positions(enc))
+    assert choose.positions(Encoded(enc.ids, [False] * len(enc.ids))) == []  # no loss, no weight
+    assert loop.choosing(chat.tokenizer, 1.0) is None
+
+
+
+def test_the_choices_inside_a_calls_arguments(chat):
+    call = json.loads(CONVO[2]["tool_calls"][0]["function"]["arguments"])
+    text = json.dumps(call, ensure_ascii=False)  # {"text": "给王总回电话", "when": "明天下午三点"}
+    fenced = "\n```json\n" + text + "\n```"  # as the call renders it
+    marked = [fenced[c] for c in _choice_chars(fenced)]
+    # Each key's first letter, the value's first and last character, then , or }.
+    assert marked == ["t", "给", '"', ",", "w", "明", '"', "}"]
+    enc = prepared.encode(chat, SimpleNamespace(messages=CONVO, tools=TOOLS))
+    plain, full = loop.choosing(chat.tokenizer, 4.0), loop.choosing(chat.tokenizer, 4.0, arguments=True)
+    extra = sorted(set(full.positions(enc)) - set(plain.positions(enc)))
+    said = "".join(chat.tokenizer.decode([enc.ids[i]], skip_special_tokens=False) for i in extra)
+    for piece in ("给", "明", "when", "}"):
+        assert piece in said
+    assert set(plain.positions(enc)) <= set(full.positions(enc)) and all(enc.targets[i] for i in extra)
+    assert len(extra) <= 8  # a token holding two of them counts once
+
+
+def test_arguments_that_are_not_an_object_weight_nothing_inside():
+    assert _choice_chars('{"k": 1, "v": ["a", "b"], "x": true}') == [2, 6, 6, 7, 10, 14, 23, 24, 27, 31, 34, 35]
+    choose = loop.Choosing(frozenset(), 0, frozenset(), 2.0, call_end=9, pieces=tuple(bytes([c]) for c in range(256)))
+    assert choose.in_arguments(list(b"not json"), 0, 8) == []
+    assert choose.in_arguments(list(b'{"a": "b"'), 0, 9) == []
+    assert choose.positions(Encoded([1, 2, 3], [False, True, True])) == []

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from tokenizers import Tokenizer
 
+from ..copyguide import GuideVocab
 from . import tokenizer as ttok
 from .curriculum import Encoded
 
@@ -104,28 +105,13 @@ def _choice_chars(text: str) -> list[int]:
             return out
 
 
-def _byte_decoder() -> dict[str, int]:
-    """The byte-level BPE's printable stand-in for each byte (GPT-2's table), reversed."""
-    bs = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    cs, extra = bs[:], 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + extra)
-            extra += 1
-    return {chr(c): b for b, c in zip(bs, cs)}
-
-
 def choosing(tok: Tokenizer, weight: float, arguments: bool = False) -> Choosing | None:
-    """The ``Choosing`` tokens of ``tok``'s chat format; None at weight 1 (a plain mean)."""
+    """The ``Choosing`` tokens of ``tok``'s chat format; None at weight 1 (a plain mean). Each id's
+    bytes come from the copy guide's view of the vocabulary, which reads them the same way."""
     if weight == 1:
         return None
-    size = tok.get_vocab_size()
-    ends = frozenset(i for i in range(size) if "\n" in tok.decode([i], skip_special_tokens=False))
+    vocab = GuideVocab.of(ttok.chat_tokenizer(tok))
+    ends = frozenset(i for i, piece in enumerate(vocab.token_bytes) if b"\n" in piece)
     openers = frozenset({tok.token_to_id(ttok.ASSISTANT), tok.token_to_id(ttok.OUTPUTS_END)})
-    if not arguments:
-        return Choosing(openers, tok.token_to_id(ttok.TOOL_SEP), ends, weight)
-    table, added = _byte_decoder(), {t.content for t in tok.get_added_tokens_decoder().values()}
-    pieces = tuple(piece.encode("utf-8") if piece in added else bytes(table[ch] for ch in piece)
-                   for piece in (tok.id_to_token(i) for i in range(size)))
-    return Choosing(openers, tok.token_to_id(ttok.TOOL_SEP), ends, weight, tok.token_to_id(ttok.CALL_END), pieces)
+    inside = (vocab.call_end, vocab.token_bytes) if arguments else ()
+    return Choosing(openers, vocab.tool_sep, ends, weight, *inside)

@@ -130,7 +130,8 @@ def loss_of(model, batch: list[Encoded], pad_id: int, choose: Choosing | None = 
     hidden = model.forward_train(inputs)
     rows = weights.nonzero().squeeze(1)  # only assistant positions reach the lm_head
     losses = F.cross_entropy(model.logits(hidden[rows]), labels[rows], reduction="none")
-    return (losses * weights[rows]).sum() / weights[rows].sum(), int(rows.numel())
+    weights = weights[rows]
+    return (losses * weights).sum() / weights.sum(), int(rows.numel())
 
 
 @torch.no_grad()

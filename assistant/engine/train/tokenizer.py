@@ -13,8 +13,8 @@ The chat template is the engine's DeepSeek-V3 template with two changes before t
   they were two thirds of every training conversation: the tag carries the same information.
 - one line lists the offered tools by name, unless they are exactly the profile's own
   (``tools.profiles``), which its tag already says: the app always offers a profile all of its
-  tools, and the owner's twelve names were ~65 of a training conversation's ~143 tokens, a third
-  of every step's compute spent on a line that never changes. The full JSON definitions the
+  tools, and the owner's twelve names were ~42 of a training conversation's ~143 tokens (101
+  without them), close to a third of every step's compute spent on a line that never changes. The full JSON definitions the
   engine would otherwise inject cost about 7,000 characters per request; a model this small
   learns each tool's arguments from the data, not from their schema.
 

@@ -34,7 +34,6 @@ def test_choosing_marks_each_reply_opener_and_the_tool_name(chat):
     assert loop.choosing(chat.tokenizer, 1.0) is None
 
 
-
 def test_the_choices_inside_a_calls_arguments(chat):
     call = json.loads(CONVO[2]["tool_calls"][0]["function"]["arguments"])
     text = json.dumps(call, ensure_ascii=False)  # {"text": "给王总回电话", "when": "明天下午三点"}

@@ -74,7 +74,6 @@ def test_template_condenses_the_built_in_system_prompts_to_a_profile_tag(chat, p
     assert chat.apply_chat_template(custom) == f"{ttok.BOS}Answer like a pirate.{ttok.USER}hi{ttok.ASSISTANT}"
 
 
-
 @pytest.mark.parametrize("profile", ["owner", "customer_service"])
 def test_template_leaves_out_the_tool_line_only_for_a_profiles_own_tools(chat, profile):
     from datetime import datetime

@@ -25,6 +25,8 @@ import json
 import math
 import random
 import time
+import types
+import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -78,9 +80,50 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
+        """A ``train_config.json``: missing fields keep their defaults; an unknown field or a value of
+        the wrong type (``"no"`` for a flag would otherwise read as true) is a ValueError naming it."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a training config is a JSON object, not {type(d).__name__}")
         d = dict(d)
-        shape = tmodel.Shape(**d.pop("shape", {}))
-        return cls(**d, shape=shape)
+        shape = tmodel.Shape(**checked(tmodel.Shape, d.pop("shape", {})))
+        return cls(**checked(cls, d), shape=shape)
+
+
+def checked(cls, d: dict) -> dict:
+    """``d`` with its lists made tuples where ``cls`` declares tuples, after checking every key is a
+    field of the dataclass ``cls`` and every value has the field's type (an int is a float too; a bool
+    is not a number)."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{cls.__name__} must be a JSON object, not {type(d).__name__}")
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for key, value in d.items():
+        if key not in hints:
+            raise ValueError(f"unknown {cls.__name__} field {key!r}")
+        if not _fits(value, hints[key]):
+            raise ValueError(f"{cls.__name__}.{key} must be {_name(hints[key])}, not {value!r}")
+        out[key] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+def _fits(value, hint) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, a) for a in args)
+    if origin is tuple:
+        return (isinstance(value, (list, tuple)) and len(value) == len(args)
+                and all(_fits(v, a) for v, a in zip(value, args)))
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, origin or hint)
+
+
+def _name(hint) -> str:
+    return str(hint) if typing.get_origin(hint) else hint.__name__
 
 
 def train_device(name: str) -> torch.device:

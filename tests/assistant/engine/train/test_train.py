@@ -239,6 +239,37 @@ def test_a_bad_precision_in_a_config_file_is_one_line_before_any_work(tmp_path, 
     assert not (tmp_path / "m").exists()
 
 
+def test_a_config_file_keeps_defaults_and_reads_back_what_training_wrote():
+    from dataclasses import asdict
+
+    cfg = loop.TrainConfig.from_dict({"choice_arguments": True, "drill_lengths": [3, 9], "drill_target": None,
+                                      "shape": {"hidden_size": 64, "q_lora_rank": None}})
+    assert cfg.choice_arguments is True and cfg.drill_lengths == (3, 9) and cfg.drill_target is None
+    assert cfg.shape.hidden_size == 64 and cfg.examples == loop.TrainConfig().examples
+    written = json.loads(json.dumps(asdict(loop.TrainConfig())))  # what train_config.json holds
+    assert loop.TrainConfig.from_dict(written) == loop.TrainConfig()
+
+
+@pytest.mark.parametrize("config, says", [
+    ({"choice_arguments": "no"}, "TrainConfig.choice_arguments must be bool, not 'no'"),
+    ({"lr": "1e-3"}, "TrainConfig.lr must be float, not '1e-3'"),
+    ({"steps": True}, "TrainConfig.steps must be int, not True"),
+    ({"drill_lengths": [3]}, "TrainConfig.drill_lengths must be tuple[int, int], not [3]"),
+    ({"chioce_weight": 2}, "unknown TrainConfig field 'chioce_weight'"),
+    ({"shape": {"hidden_size": 1.5}}, "Shape.hidden_size must be int, not 1.5"),
+    ([], "a training config is a JSON object, not list"),
+])
+def test_a_config_file_of_the_wrong_type_is_one_line_naming_the_field(tmp_path, capsys, config, says):
+    from app import main as app_main
+
+    path = tmp_path / "train_config.json"
+    path.write_text(json.dumps(config))
+    assert app_main(["engine", "train", "--out", str(tmp_path / "m"), "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+    assert not (tmp_path / "m").exists()
+
+
 @pytest.mark.parametrize("logits, chosen", [((0.0, 4e-3, 2e-3, -1.0), [1, 2]), ((4e-3, 2e-3, 0.0, -1.0), [0, 1])])
 def test_the_router_chooses_in_fp32_under_bf16_autocast(logits, chosen):
     """Scores 0.001 apart, as the bias steering (1e-3 a step) leaves them: the choice is fp32's.

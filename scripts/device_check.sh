@@ -2,7 +2,7 @@
 # The GPU checks of issues 6 and 7 as one command for a lent device machine, which has torch and
 # tokenizers but none of the app's packages, and nothing to download them from.
 #
-# Here, first:   python app.py engine train --prepare .gpu/data.pt      (~2.5 min, ~40 MiB)
+# Here, first:   python app.py engine train --prepare .gpu/data.pt [--force]   (~2.5 min, ~40 MiB)
 # Then:          device run(command="bash scripts/device_check.sh", carry=[".gpu"], timeout_s=600)
 #
 # 1. Trains the bundled model on the GPU from the prepared data (engine train --data --device cuda)

@@ -39,7 +39,7 @@ def add_parser(cmds) -> None:
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"],
                    help="auto (default): bf16 autocast where the hardware has bf16, else fp32")
     p.add_argument("--seed", type=int)
-    p.add_argument("--force", action="store_true", help="write into a non-empty --out")
+    p.add_argument("--force", action="store_true", help="write into a non-empty --out, or over an existing --prepare file")
 
 
 def log(msg: str) -> None:
@@ -61,6 +61,8 @@ def main(args: argparse.Namespace) -> int:
     if args.prepare:
         if args.out or args.data:
             raise EngineError("--prepare makes the data only: leave out --out and --data")
+        if args.prepare.exists() and not args.force:  # minutes of work; the file may be a device run's input
+            raise EngineError(f"{args.prepare} exists (pass --force to overwrite)")
         made = prepared.prepare(cfg)
         prepared.save(made, args.prepare)
         log(made.summary())

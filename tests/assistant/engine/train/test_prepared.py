@@ -106,3 +106,13 @@ def test_prepare_refuses_an_out_directory(tmp_path, capsys):
     assert "--prepare makes the data only" in capsys.readouterr().err
     assert app_main(["engine", "train", "--examples", "5"]) == 2
     assert "needs --out DIR" in capsys.readouterr().err
+
+
+def test_prepare_keeps_an_existing_file_unless_forced(tmp_path, capsys):
+    from app import main as app_main
+
+    data = tmp_path / "d.pt"
+    data.write_bytes(b"an earlier run's data")
+    assert app_main(["engine", "train", "--prepare", str(data)]) == 2
+    assert f"{data} exists (pass --force to overwrite)" in capsys.readouterr().err
+    assert data.read_bytes() == b"an earlier run's data"

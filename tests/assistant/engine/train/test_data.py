@@ -168,6 +168,16 @@ def test_train_extras_are_disjoint_from_heldout_pools():
         assert not words & {q for t in data.EXTRA[lang].KB for q in t[1]}
 
 
+def test_train_extras_add_only_new_entries():
+    """``pool`` drops an extra that repeats an original entry, so one would be dead text, and one
+    repeating a held-out entry would read as a leak of the held-out split into training."""
+    for lang in data.LANGS:
+        for table in ("T", "V"):
+            base = getattr(data.VOCAB[lang], table)
+            for key, extra in getattr(data.EXTRA[lang], table).items():
+                assert not set(map(str, extra)) & set(map(str, base.get(key, []))), (lang, table, key)
+
+
 def test_random_fill_makes_copied_values_unmemorisable_and_leaves_heldout_alone():
     known = {v for lang in data.LANGS for key in data.COPIED for split in ("train", "heldout")
              for v in data.pool(lang, "V", key, split)}

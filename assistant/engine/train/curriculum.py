@@ -163,7 +163,7 @@ def schedule(kept: list[Encoded], drills: list[Encoded], cfg: TrainConfig, rng: 
 def collate(batch: list[Encoded], pad_id: int,
             choosing: "Choosing | None" = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """-> inputs [B, T - 1], next-token labels [B * (T - 1)], and each label row's weight in the
-    loss (0 where it carries none, 1, or ``choosing.weight``)."""
+    loss (0 where it carries none, 1, or ``choosing``'s weights)."""
     t = max(len(e.ids) for e in batch)
     ids = torch.full((len(batch), t), pad_id, dtype=torch.long)
     weights = torch.zeros(len(batch), t)
@@ -171,5 +171,6 @@ def collate(batch: list[Encoded], pad_id: int,
         ids[row, : len(e.ids)] = torch.tensor(e.ids)
         weights[row, : len(e.ids)] = torch.tensor(e.targets, dtype=torch.float32)
         if choosing is not None:
-            weights[row, choosing.positions(e)] = choosing.weight
+            for i, w in choosing.weights(e):
+                weights[row, i] = w
     return ids[:, :-1], ids[:, 1:].reshape(-1), weights[:, 1:].reshape(-1)

@@ -58,7 +58,8 @@ class TrainConfig:
     drill_distinct: bool = True    # no token twice in one drilled span (see ``copy_drills``)
     drill_widen: float = 0.3       # after the drill phase, share of drill tokens drawn from the whole vocabulary
     choice_weight: float = 4.0     # loss weight of the tokens that choose (a reply's first, the tool's name; ``Choosing``)
-    choice_arguments: bool = False  # weight the choices inside a call's arguments too (keys, value ends, , or })
+    choice_arguments: float = 1.0  # loss weight of the choices inside a call's arguments (keys, value starts, , or });
+                                   # 1: not weighted. Run 24 (4, closing quotes too): arguments up, selection down
     vocab_size: int = 6000
     tokenizer_examples: int = 8000  # conversations the BPE is trained on
     steps: int = 12000             # a cap for a GPU run; on the CPU ``minutes`` ends the run first

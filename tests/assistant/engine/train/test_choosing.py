@@ -10,7 +10,7 @@ import pytest
 from assistant.engine.train import loop, prepared
 from assistant.engine.train import tokenizer as ttok
 from assistant.engine.train.choosing import _choice_chars
-from assistant.engine.train.curriculum import Encoded
+from assistant.engine.train.curriculum import Encoded, collate
 
 from .test_train import CONVO, TOOLS, small_chat
 
@@ -39,20 +39,27 @@ def test_the_choices_inside_a_calls_arguments(chat):
     text = json.dumps(call, ensure_ascii=False)  # {"text": "给王总回电话", "when": "明天下午三点"}
     fenced = "\n```json\n" + text + "\n```"  # as the call renders it
     marked = [fenced[c] for c in _choice_chars(fenced)]
-    # Each key's first letter, the value's first and last character, then , or }.
-    assert marked == ["t", "给", '"', ",", "w", "明", '"', "}"]
+    # Each key's first letter, the value's first character, then , or }.
+    assert marked == ["t", "给", ",", "w", "明", "}"]
     enc = prepared.encode(chat, SimpleNamespace(messages=CONVO, tools=TOOLS))
-    plain, full = loop.choosing(chat.tokenizer, 4.0), loop.choosing(chat.tokenizer, 4.0, arguments=True)
+    plain, full = loop.choosing(chat.tokenizer, 4.0), loop.choosing(chat.tokenizer, 4.0, arguments=2.0)
     extra = sorted(set(full.positions(enc)) - set(plain.positions(enc)))
     said = "".join(chat.tokenizer.decode([enc.ids[i]], skip_special_tokens=False) for i in extra)
     for piece in ("给", "明", "when", "}"):
         assert piece in said
     assert set(plain.positions(enc)) <= set(full.positions(enc)) and all(enc.targets[i] for i in extra)
-    assert len(extra) <= 8  # a token holding two of them counts once
+    assert len(extra) <= 6  # a token holding two of them counts once
+    weights = dict(full.weights(enc))
+    assert {weights[i] for i in extra} == {2.0} and {weights[i] for i in plain.positions(enc)} == {4.0}
+    # The arguments alone: the replies and the name keep weight 1.
+    alone = dict(loop.choosing(chat.tokenizer, 1.0, arguments=2.0).weights(enc))
+    assert {i for i, w in alone.items() if w == 2.0} == set(extra)
+    _, _, rows = collate([enc], 0, full)  # label row j is position j + 1
+    assert rows[extra[0] - 1] == 2.0 and rows[plain.positions(enc)[0] - 1] == 4.0
 
 
 def test_arguments_that_are_not_an_object_weight_nothing_inside():
-    assert _choice_chars('{"k": 1, "v": ["a", "b"], "x": true}') == [2, 6, 6, 7, 10, 14, 23, 24, 27, 31, 34, 35]
+    assert _choice_chars('{"k": 1, "v": ["a", "b"], "x": true}') == [2, 6, 7, 10, 14, 24, 27, 31, 35]
     choose = loop.Choosing(frozenset(), 0, frozenset(), 2.0, call_end=9, pieces=tuple(bytes([c]) for c in range(256)))
     assert choose.in_arguments(list(b"not json"), 0, 8) == []
     assert choose.in_arguments(list(b'{"a": "b"'), 0, 9) == []

@@ -242,16 +242,17 @@ def test_a_bad_precision_in_a_config_file_is_one_line_before_any_work(tmp_path, 
 def test_a_config_file_keeps_defaults_and_reads_back_what_training_wrote():
     from dataclasses import asdict
 
-    cfg = loop.TrainConfig.from_dict({"choice_arguments": True, "drill_lengths": [3, 9], "drill_target": None,
+    cfg = loop.TrainConfig.from_dict({"choice_arguments": 4, "drill_lengths": [3, 9], "drill_target": None,
                                       "shape": {"hidden_size": 64, "q_lora_rank": None}})
-    assert cfg.choice_arguments is True and cfg.drill_lengths == (3, 9) and cfg.drill_target is None
+    assert cfg.choice_arguments == 4.0 and cfg.drill_lengths == (3, 9) and cfg.drill_target is None
     assert cfg.shape.hidden_size == 64 and cfg.examples == loop.TrainConfig().examples
     written = json.loads(json.dumps(asdict(loop.TrainConfig())))  # what train_config.json holds
     assert loop.TrainConfig.from_dict(written) == loop.TrainConfig()
 
 
 @pytest.mark.parametrize("config, says", [
-    ({"choice_arguments": "no"}, "TrainConfig.choice_arguments must be bool, not 'no'"),
+    ({"drill_distinct": "no"}, "TrainConfig.drill_distinct must be bool, not 'no'"),
+    ({"choice_arguments": True}, "TrainConfig.choice_arguments must be float, not True"),  # run 24's on/off
     ({"lr": "1e-3"}, "TrainConfig.lr must be float, not '1e-3'"),
     ({"steps": True}, "TrainConfig.steps must be int, not True"),
     ({"drill_lengths": [3]}, "TrainConfig.drill_lengths must be tuple[int, int], not [3]"),
@@ -297,7 +298,7 @@ def test_lr_schedule_warms_up_then_decays_to_the_floor():
 def test_training_with_drills_reports_them(tmp_path):
     cfg = loop.TrainConfig.from_dict({"examples": 60, "vocab_size": 400, "tokenizer_examples": 60, "steps": 2,
                                       "copy_drills": 500, "drill_steps": 2, "drill_lengths": [3, 5], "batch_tokens": 512, "warmup": 1,
-                                      "precision": "fp32", "choice_arguments": True, "shape": SMALL.__dict__ | {"vocab_size": 0}})
+                                      "precision": "fp32", "choice_arguments": 4.0, "shape": SMALL.__dict__ | {"vocab_size": 0}})
     lines: list[str] = []
     report = loop.train(cfg, tmp_path / "model", log=lines.append)
     assert report["precision"] == "fp32" and "; fp32 on cpu" in lines[1]

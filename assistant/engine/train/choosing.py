@@ -131,5 +131,7 @@ def choosing(tok: Tokenizer, weight: float, arguments: float = 1.0) -> Choosing 
     vocab = GuideVocab.of(ttok.chat_tokenizer(tok))
     ends = frozenset(i for i, piece in enumerate(vocab.token_bytes) if b"\n" in piece)
     openers = frozenset({tok.token_to_id(ttok.ASSISTANT), tok.token_to_id(ttok.OUTPUTS_END)})
-    inside = (vocab.call_end, vocab.token_bytes, arguments) if arguments != 1 else ()
-    return Choosing(openers, vocab.tool_sep, ends, weight, *inside)
+    if arguments == 1:
+        return Choosing(openers, vocab.tool_sep, ends, weight)
+    return Choosing(openers, vocab.tool_sep, ends, weight, call_end=vocab.call_end, pieces=vocab.token_bytes,
+                    arg_weight=arguments)

@@ -170,7 +170,8 @@ def collate(batch: list[Encoded], pad_id: int,
     for row, e in enumerate(batch):
         ids[row, : len(e.ids)] = torch.tensor(e.ids)
         weights[row, : len(e.ids)] = torch.tensor(e.targets, dtype=torch.float32)
-        if choosing is not None:
-            for i, w in choosing.weights(e):
-                weights[row, i] = w
+        chosen = choosing.weights(e) if choosing is not None else []
+        if chosen:
+            at, w = zip(*chosen)
+            weights[row, list(at)] = torch.tensor(w)
     return ids[:, :-1], ids[:, 1:].reshape(-1), weights[:, 1:].reshape(-1)

@@ -103,7 +103,7 @@ def checked(cls, d: dict) -> dict:
             raise ValueError(f"unknown {cls.__name__} field {key!r}")
         if not _fits(value, hints[key]):
             raise ValueError(f"{cls.__name__}.{key} must be {_name(hints[key])}, not {value!r}")
-        out[key] = tuple(value) if isinstance(value, list) else value
+        out[key] = tuple(value) if typing.get_origin(hints[key]) is tuple else value
     return out
 
 

@@ -9,7 +9,7 @@ ones), and, while the model is writing the value of a top-level free-text string
 ``enum``; an optional string counts: a title, a time phrase, an id), keeps only the tokens that extend the value to something
 the user said verbatim (its JSON-escaped form counts too; what tools and earlier replies said does not),
 starting where a word starts; the closing quote is allowed once the value is a non-empty quote
-that ends where a word ends (``_quoted``); once the object closes, only its closing fence and the
+that ends where a word ends (``_quoted``; a Chinese word as jieba segments it, ``quotes.inside_words``); once the object closes, only its closing fence and the
 call's end marker may follow (a small model went on writing after ``}``). Of the allowed tokens the ``keep`` most likely survive, in the
 model's own order, so greedy decoding takes the model's best choice among real quotes.
 An id argument (a parameter named ``id`` or ``*_id``) quotes a whole id instead: a string a tool
@@ -43,7 +43,7 @@ import torch
 from .answerguide import GuideChain, answer_guide_for
 from .argschema import BARE, guided_arguments, is_id_key, parameters, required, typed_arguments
 from .callscan import CallScanner
-from .quotes import boundary, id_values, quotable, word_byte
+from .quotes import boundary, id_values, inside_words, quotable, word_byte
 from .toolcalls import ARGS_OPEN, CALL_BEGIN, CALL_END, TOOL_SEP
 
 NEG_INF = float("-inf")
@@ -106,6 +106,7 @@ class CopyGuide:
     def __init__(self, vocab: GuideVocab, messages: list[dict], tools: list[dict], keep: int = 16):
         self.vocab, self.keep = vocab, keep
         self.context = quotable(messages)
+        self.inside = inside_words(self.context)  # where a Chinese word goes on: no quote starts or ends there
         self.ids = id_values(messages)
         self.free_text = guided_arguments(tools)
         # The free-text parameters that name a record by id (``event_id``, ``reminder_id``).
@@ -191,15 +192,16 @@ class CopyGuide:
 
     def _quoted(self, text: bytes, closing: bool, ctx: bytes | None = None, whole: bool = False) -> bool:
         """Whether ``text`` occurs in the context starting at a word boundary (and ending at one when
-        ``closing``): a quote never cuts an English word or a number in two, which keeps a small
-        model from closing ``liu.yang@example.org`` as ``l`` or starting it at ``yang``'s ``ng``.
+        ``closing``): a quote never cuts an English word, a number or a Chinese word in two, which
+        keeps a small model from closing ``liu.yang@example.org`` as ``l``, starting it at ``yang``'s
+        ``ng``, or closing 「带猫打疫苗」 as 「带猫打疫」.
         ``whole``: ``ctx`` is NUL-delimited entries (``id_values``) and the quote is one of them."""
         ctx = self.context if ctx is None else ctx
         if whole:
             return b"\0" + text + (b"\0" if closing else b"") in ctx
         at = ctx.find(text)
         while at >= 0:
-            if boundary(ctx, at) and (not closing or boundary(ctx, at + len(text))):
+            if boundary(ctx, at, self.inside) and (not closing or boundary(ctx, at + len(text), self.inside)):
                 return True
             at = ctx.find(text, at + 1)
         return False

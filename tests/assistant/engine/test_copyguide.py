@@ -12,7 +12,8 @@ import torch
 
 from assistant.engine.argschema import guided_arguments, typed_arguments, value_kind
 from assistant.engine.copyguide import CopyGuide, guide_for
-from assistant.engine.quotes import id_values, quotable
+from assistant.engine import quotes
+from assistant.engine.quotes import id_values, inside_words, quotable
 from assistant.engine.toolcalls import render_tool_calls
 
 TOOLS = [{"type": "function", "function": {"name": "create_ticket", "parameters": {"type": "object", "properties": {
@@ -71,6 +72,40 @@ def test_quotes_start_and_end_on_word_boundaries(vocab):
     assert not guide._quoted(b"nowhere", False)
     assert guided_arguments([{"name": "bare", "parameters": {"properties": {"q": {"type": "string"}}}}]) == \
         {"bare": frozenset({"q"})}
+
+
+def test_chinese_quotes_start_and_end_between_words(vocab):
+    said = '帮我把带猫打疫苗改成下周一早上8点半，备注"买打印机墨盒"'
+    guide = CopyGuide(vocab, [{"role": "user", "content": said}], TOOLS)
+    assert guide._quoted("带猫打疫苗".encode(), True) and guide._quoted("下周一早上8点半".encode(), True)
+    assert not guide._quoted("带猫打疫".encode(), True)  # ends inside 疫苗
+    assert guide._quoted("带猫打疫".encode(), False)  # may still grow into it
+    assert not guide._quoted("苗改成".encode(), False) and not guide._quoted("周一".encode(), False)  # start inside
+    # the JSON-escaped copy of the message (after \") is cut by the same words
+    assert not guide._quoted("买打印机墨".encode(), True) and guide._quoted("买打印机墨盒".encode(), True)
+    assert not guide._quoted("周一早上".encode(), False)  # 下周一 is one word, a weekday
+
+
+def test_phone_numbers_in_digit_groups_are_quoted_whole(vocab):
+    said = "call 186 1111 3333 or +49 30 1234567, Room 4 8:30am"
+    guide = CopyGuide(vocab, [{"role": "user", "content": said}], TOOLS)
+    assert guide._quoted(b"186 1111 3333", True) and guide._quoted(b"+49 30 1234567", True)
+    assert not guide._quoted(b"186 1111", True) and not guide._quoted(b"1111 3333", False)
+    assert not guide._quoted(b"30 1234567", False)
+    assert guide._quoted(b"Room 4", True) and guide._quoted(b"8:30am", True)  # a room and a time, not a number
+
+
+def test_inside_words_are_offsets_within_chinese_words_only(monkeypatch):
+    ctx = quotable([{"role": "user", "content": "给房东发邮件 ok"}, {"role": "user", "content": "理发"}])
+    inside = inside_words(ctx)
+    text = ctx.decode()
+    cuts = {len(text[:i].encode()) for i in range(1, len(text))} & inside
+    assert cuts == inside and inside  # whole-character offsets, some found
+    assert {text.encode()[:o].decode()[-1] + text.encode()[o:].decode()[0] for o in inside} >= {"房东", "理发"}
+    assert all(not text.encode()[:o].decode().endswith(("东", "件")) for o in inside)  # 给/房东/发邮件: cuts there
+    assert inside_words(b"no chinese here\0at all") == frozenset()
+    monkeypatch.setattr(quotes, "_segmenter", lambda: None)  # no jieba (the device machines): characters only
+    assert inside_words(ctx) == frozenset()
 
 
 def test_quotable_is_the_users_words_with_their_escaped_forms():

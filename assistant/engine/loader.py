@@ -183,6 +183,12 @@ def read_experts(reader: CheckpointReader, prefix: str, dtype: torch.dtype):
         return QuantExperts(QuantWeight.stack(w13)), QuantExperts(QuantWeight.stack(w2))
     if reader.has(prefix + ".gate_up_proj"):  # transformers' packed in-memory layout
         return reader.raw(prefix + ".gate_up_proj").to(dtype), reader.raw(prefix + ".down_proj").to(dtype)
+    if reader.weight(prefix + ".0.down_proj", dtype).requires_grad:
+        # Training (``train/model.py``): one stack each, whose backward is one unbind; a write per
+        # expert into a buffer has a backward that clones the whole stacked gradient, per expert.
+        # Serving keeps the writes: a stack holds every expert twice while it runs.
+        w13 = [torch.cat([reader.weight(f"{prefix}.{e}.{n}", dtype) for n in ("gate_proj", "up_proj")]) for e in range(e_n)]
+        return torch.stack(w13), torch.stack([reader.weight(f"{prefix}.{e}.down_proj", dtype) for e in range(e_n)])
     w13 = torch.empty(e_n, 2 * inter, dim, dtype=dtype)
     w2 = torch.empty(e_n, dim, inter, dtype=dtype)
     for e in range(e_n):

@@ -89,7 +89,8 @@ class MoE:
 
     @staticmethod
     def _expert(w, x: torch.Tensor, expert: int) -> torch.Tensor:
-        """``x`` [rows, in] through expert ``expert`` of stacked ``w`` (a tensor or ``QuantExperts``)."""
+        """``x`` [rows, in] through expert ``expert`` of ``w`` (a ``QuantExperts``, or the stacked
+        tensor's per-expert views)."""
         return w.matmul(x, expert) if isinstance(w, QuantExperts) else linear(x, w[expert])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -99,18 +100,41 @@ class MoE:
         counts = torch.bincount(idx.reshape(-1), minlength=self.gate.n).tolist()
         self.last_counts = counts  # tokens per expert of the last call: training balances the bias on it
         xs = x[order // k]  # [T * k, dim]: one gather, rows grouped by expert
-        ys = torch.empty_like(xs)
-        start = 0
-        for expert, n in enumerate(counts):
-            if n:  # only experts that got tokens
-                h = self._expert(self.w13, xs[start : start + n], expert)
-                ys[start : start + n] = self._expert(self.w2, F.silu(h[:, : self.inter]) * h[:, self.inter :], expert)
-                start += n
+        # Split and cat rather than a slice and a write per expert, and in training unbind rather than
+        # an index per expert: under autograd the backward of each of those clones or zero-fills the
+        # whole [T * k, dim] activation or stacked weight, per expert; these are one op each. (Serving
+        # indexes: unbinding 256 experts a layer would cost more than it reads.)
+        w13, w2 = self.w13, self.w2
+        if torch.is_grad_enabled() and isinstance(w13, torch.Tensor) and w13.requires_grad:
+            w13, w2 = w13.unbind(0), w2.unbind(0)
+        busy = [(expert, n) for expert, n in enumerate(counts) if n]  # only experts that got tokens
+        outs = []
+        for (expert, _), rows in zip(busy, torch.split(xs, [n for _, n in busy])):
+            h = self._expert(w13, rows, expert)
+            outs.append(self._expert(w2, F.silu(h[:, : self.inter]) * h[:, self.inter :], expert))
+        ys = torch.cat(outs)
         # Un-sort with a permutation copy, then weight the k slots of each token with one bmm: an
         # index_add_ over (token, slot) rows serialises on CPU and cost 40% of a 1k-token prefill.
-        y = torch.empty_like(ys)
-        y[order] = ys
+        y = _Unsort.apply(ys, order)
         out = torch.bmm(weights.to(x.dtype).unsqueeze(1), y.view(t, k, -1)).squeeze(1)
         if self.shared is not None:
             out = out + self.shared.forward(x)
         return out
+
+
+class _Unsort(torch.autograd.Function):
+    """``y[order] = ys`` for a permutation ``order``, with a gather for its backward too
+    (``grad_ys = grad_y[order]``): autograd's own backward of the index write clones and zero-fills
+    the whole gradient first."""
+
+    @staticmethod
+    def forward(ctx, ys: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(order)
+        y = torch.empty_like(ys)
+        y[order] = ys
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (order,) = ctx.saved_tensors
+        return grad[order], None

@@ -82,8 +82,9 @@ def _digit_groups(text: bytes, i: int) -> bool:
     space = i if text[i] == 32 else i - 1 if text[i - 1] == 32 else -1
     if space <= 0 or space + 1 >= len(text):
         return False
-    left = re.search(rb"(?:^|[^0-9A-Za-z:.])([0-9]+)$", text[:space])
-    right = re.match(rb"([0-9]+)(?:$|[^0-9A-Za-z:.])", text[space + 1:])
+    # A few bytes either side are enough to see a group, and keep a long message from being rescanned.
+    left = re.search(rb"(?:^|[^0-9A-Za-z:.])([0-9]+)$", text[max(0, space - 24):space])
+    right = re.match(rb"([0-9]+)(?:$|[^0-9A-Za-z:.])", text[space + 1:space + 25])
     return left is not None and right is not None
 
 

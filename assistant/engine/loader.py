@@ -59,6 +59,8 @@ def dequant_fp8_block(weight: torch.Tensor, scale_inv: torch.Tensor,
 class CheckpointReader:
     """Name -> shard map over a checkpoint directory, with lazily opened mmap handles."""
 
+    trains = False  # its tensors are read from files for serving (``train.model.TensorReader``'s are trained)
+
     def __init__(self, path: str | Path, cfg: EngineConfig, block: tuple[int, int] = (128, 128)):
         self.dir = Path(path)
         self.cfg = cfg
@@ -183,7 +185,7 @@ def read_experts(reader: CheckpointReader, prefix: str, dtype: torch.dtype):
         return QuantExperts(QuantWeight.stack(w13)), QuantExperts(QuantWeight.stack(w2))
     if reader.has(prefix + ".gate_up_proj"):  # transformers' packed in-memory layout
         return reader.raw(prefix + ".gate_up_proj").to(dtype), reader.raw(prefix + ".down_proj").to(dtype)
-    if reader.weight(prefix + ".0.down_proj", dtype).requires_grad:
+    if reader.trains:
         # Training (``train/model.py``): one stack each, whose backward is one unbind; a write per
         # expert into a buffer has a backward that clones the whole stacked gradient, per expert.
         # Serving keeps the writes: a stack holds every expert twice while it runs.

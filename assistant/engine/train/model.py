@@ -129,6 +129,8 @@ class TensorReader:
     """The slice of ``loader.CheckpointReader`` that ``DeepseekEngineModel.from_reader`` uses, over a
     dict of float tensors. ``raw`` hands back the dict's own tensor, so gradients reach it."""
 
+    trains = True  # the loader builds what gradients pass through in fewer, cheaper ops (``read_experts``)
+
     def __init__(self, cfg: EngineConfig, tensors: dict[str, torch.Tensor]):
         self.cfg, self.tensors, self.skipped = cfg, tensors, []
 

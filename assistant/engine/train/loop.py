@@ -59,7 +59,9 @@ class TrainConfig:
     drill_widen: float = 0.3       # after the drill phase, share of drill tokens drawn from the whole vocabulary
     choice_weight: float = 4.0     # loss weight of the tokens that choose (a reply's first, the tool's name; ``Choosing``)
     choice_arguments: float = 1.0  # loss weight of the choices inside a call's arguments (keys, value starts, , or });
-                                   # 1: not weighted. Run 24 (4, closing quotes too): arguments up, selection down
+                                   # 1: not weighted. Runs 24-25 (4): arguments up, selection down
+    choice_values: bool = False    # with choice_arguments, weight every token of a string value (going on as
+                                   # much as closing; ``Choosing``)
     vocab_size: int = 6000
     tokenizer_examples: int = 8000  # conversations the BPE is trained on
     steps: int = 12000             # a cap for a GPU run; on the CPU ``minutes`` ends the run first
@@ -226,7 +228,7 @@ def train(cfg: TrainConfig, out: Path, log=print, data: Path | None = None) -> d
     params = {k: t.detach().to(device).requires_grad_(t.requires_grad)
               for k, t in tmodel.init_params(ecfg, seed=cfg.seed).items()}
     pad_id = tok.token_to_id(ttok.PAD)
-    choose = choosing(tok, cfg.choice_weight, cfg.choice_arguments)
+    choose = choosing(tok, cfg.choice_weight, cfg.choice_arguments, cfg.choice_values)
     decay = [t for t in params.values() if t.requires_grad and t.dim() == 2]
     no_decay = [t for t in params.values() if t.requires_grad and t.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},

@@ -58,6 +58,20 @@ def test_the_choices_inside_a_calls_arguments(chat):
     assert rows[extra[0] - 1] == 2.0 and rows[plain.positions(enc)[0] - 1] == 4.0
 
 
+def test_with_values_every_token_of_a_string_value_is_weighted(chat):
+    fenced = "\n```json\n" + json.dumps({"text": "给王总", "k": 12}, ensure_ascii=False) + "\n```"
+    marked = [fenced[c] for c in _choice_chars(fenced, values=True)]
+    assert marked == ["t", "给", "王", "总", '"', ",", "k", "1", "}"]  # a number keeps its first character only
+    enc = prepared.encode(chat, SimpleNamespace(messages=CONVO, tools=TOOLS))
+    starts = loop.choosing(chat.tokenizer, 4.0, arguments=2.0)
+    whole = loop.choosing(chat.tokenizer, 4.0, arguments=2.0, values=True)
+    added = sorted(set(whole.positions(enc)) - set(starts.positions(enc)))
+    said = "".join(chat.tokenizer.decode([enc.ids[i]]) for i in added)
+    for piece in ("王总回电话", "天下午三点"):  # each value after its first character
+        assert piece in said
+    assert {w for i, w in whole.weights(enc) if i in added} == {2.0} and all(enc.targets[i] for i in added)
+
+
 def test_arguments_that_are_not_an_object_weight_nothing_inside():
     assert _choice_chars('{"k": 1, "v": ["a", "b"], "x": true}') == [2, 6, 7, 10, 14, 24, 27, 31, 35]
     choose = loop.Choosing(frozenset(), 0, frozenset(), 2.0, call_end=9, pieces=tuple(bytes([c]) for c in range(256)))

@@ -35,6 +35,7 @@ conversation (the model then writes what it likes).
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -290,6 +291,18 @@ class CopyGuide:
 def guide_enabled(engine, enabled: bool | None = None) -> bool:
     """``enabled`` None follows the checkpoint's opt-in; True / False force the guide on or off."""
     return bool(engine.config.raw.get("lingxi_copy_arguments")) if enabled is None else enabled
+
+
+def warm(engine) -> threading.Thread | None:
+    """Build, on a background thread, what the first guided request would otherwise wait for: the
+    vocabulary's byte table and jieba's dictionary (about a second each on a small CPU). None when
+    ``engine``'s checkpoint does not guide."""
+    if not guide_enabled(engine):
+        return None
+    thread = threading.Thread(target=lambda: (engine.guide_vocab, inside_words("预热".encode())),
+                              name="guide-warm-up", daemon=True)  # a Chinese word loads jieba's dictionary
+    thread.start()
+    return thread
 
 
 def guide_for(engine, messages: list[dict], tools: list[dict] | None, enabled: bool | None = None):

@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .config import EngineError
-from .copyguide import guide_for
+from .copyguide import guide_for, warm
 from .protocol import (APIError, ChatRequest, CompletionRequest, SamplingRequest, bad_request,
                        from_engine_error, from_validation)
 from .sampler import SamplingParams
@@ -74,6 +74,7 @@ def create_server(engine, *, default_max_tokens: int = DEFAULT_CHAT_MAX_TOKENS) 
     ``default_max_tokens`` caps chat replies whose request sets no ``max_tokens``."""
     app = FastAPI(title="Lingxi local engine", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine = engine
+    warm(engine)  # the copy guide's tables, so the first guided request does not wait for them
     model_name = getattr(engine, "model_name", "local")
     tokenizer = engine.tokenizer
     started = int(time.time())

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from assistant.engine.argschema import guided_arguments, typed_arguments, value_kind
-from assistant.engine.copyguide import CopyGuide, guide_for
+from assistant.engine.copyguide import CopyGuide, guide_for, warm
 from assistant.engine import quotes
 from assistant.engine.quotes import id_values, inside_words, quotable
 from assistant.engine.toolcalls import render_tool_calls
@@ -452,3 +452,21 @@ def test_a_typed_value_continues_only_as_its_type_allows(chat, vocab, prefix, ok
     guide.mask(torch.zeros(len(vocab.token_bytes)), chat.encode(_head("list_things", prefix)))
     assert all(guide.scanner.clone().scan(t.encode(), guide) for t in ok)
     assert not any(guide.scanner.clone().scan(t.encode(), guide) for t in refused)
+
+
+def test_warm_builds_the_guides_tables_in_the_background_only_when_the_checkpoint_guides(vocab):
+    class Engine:
+        def __init__(self, opted_in: bool):
+            self.config, self.built = SimpleNamespace(raw={"lingxi_copy_arguments": opted_in}), 0
+
+        @property
+        def guide_vocab(self):
+            self.built += 1
+            return vocab
+
+    quotes._segmenter.cache_clear()
+    assert warm(Engine(False)) is None and quotes._segmenter.cache_info().currsize == 0
+    engine = Engine(True)
+    thread = warm(engine)
+    thread.join(timeout=60)
+    assert not thread.is_alive() and engine.built == 1 and quotes._segmenter.cache_info().currsize == 1

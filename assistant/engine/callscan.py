@@ -20,6 +20,9 @@ from __future__ import annotations
 import copy
 from typing import Protocol
 
+from .toolcalls import ARGS_CLOSE
+
+FENCE = ARGS_CLOSE.encode()
 JSON_SPACE = " \t\n\r"  # bytes are read one by one, so str.isspace would take 0x85 and 0xA0 for spaces
 
 
@@ -46,6 +49,7 @@ class CallScanner:
         # "bare" (inside a number, true, false or null), "next" (',' or '}').
         self.expect = "first"
         self.closed = False           # the arguments object has closed
+        self.tail = b""               # what followed the object's ``}`` (the closing fence, written so far)
         self.spaced = False           # the last byte outside strings at the top level was whitespace
         self.used: set[str] = set()
 
@@ -58,6 +62,11 @@ class CallScanner:
     def done(self) -> bool:
         """The arguments object of the call being written has closed (its end marker not yet seen)."""
         return self.mode == "json" and self.closed
+
+    @property
+    def fenced(self) -> bool:
+        """The arguments object has closed and its closing fence is written: the call may end."""
+        return self.done and self.tail == FENCE
 
     @property
     def top(self) -> bool:
@@ -85,6 +94,7 @@ class CallScanner:
         """Begin the arguments object of the tool that ``head`` (the text after the separator) names."""
         self.name = head.split(b"\n")[0].decode("utf-8", "replace").strip()
         self.mode, self.stack, self.in_str, self.used, self.closed = "json", [], False, set(), False
+        self.tail = b""
 
     def scan(self, data: bytes, rules: Rules | None = None) -> bool:
         """Advance over ``data``; with ``rules``, False as soon as a byte breaks them."""
@@ -94,8 +104,11 @@ class CallScanner:
                 if not self._string_byte(c, ch, rules):
                     return False
                 continue
-            if rules and self.closed and ch not in JSON_SPACE + "`":
-                return False  # after the object only the closing fence
+            if self.closed:
+                self.tail += bytes((c,))
+                if rules and not FENCE.startswith(self.tail):
+                    return False  # after the object only its closing fence: a small model wrote a second one
+                continue
             if rules and self.top and not self._member_ok(ch, rules):
                 return False
             if rules and self.top and self.spaced and ch in JSON_SPACE:

@@ -10,7 +10,7 @@ ones), and, while the model is writing the value of a top-level free-text string
 the user said verbatim (its JSON-escaped form counts too; what tools and earlier replies said does not),
 starting where a word starts; the closing quote is allowed once the value is a non-empty quote
 that ends where a word ends (``_quoted``; a Chinese word as jieba segments it, ``quotes.inside_words``); once the object closes, only its closing fence and the
-call's end marker may follow (a small model went on writing after ``}``). Of the allowed tokens the ``keep`` most likely survive, in the
+call's end marker may follow, once (a small model went on writing after ``}``, or wrote a second fence). Of the allowed tokens the ``keep`` most likely survive, in the
 model's own order, so greedy decoding takes the model's best choice among real quotes.
 An id argument (a parameter named ``id`` or ``*_id``) quotes a whole id instead: a string a tool
 result gave under an id key, or a UUID the user pasted (``id_values``), when the conversation has one.
@@ -213,7 +213,7 @@ class CopyGuide:
         if token >= len(self.vocab.token_bytes):
             return False
         if token in self.vocab.added:  # the call's end marker, once its arguments have closed
-            return token == self.vocab.call_end and self.scanner.done
+            return token == self.vocab.call_end and self.scanner.fenced
         data = self.vocab.token_bytes[token]
         if not data or b"\0" in data:  # NUL separates the quotable texts in ``context``
             return False

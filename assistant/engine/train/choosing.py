@@ -132,8 +132,9 @@ def _choice_chars(text: str, values: bool = False) -> list[int]:
 
 def choosing(tok: Tokenizer, weight: float, arguments: float = 1.0, values: bool = False) -> Choosing | None:
     """The ``Choosing`` tokens of ``tok``'s chat format, the arguments' choices (with ``values``, every
-    token of a string value) weighted ``arguments`` times; None when both weights are 1 (a plain mean). Each id's bytes come from the copy guide's
-    view of the vocabulary, which reads them the same way."""
+    token of a string value) weighted ``arguments`` times; None when both weights are 1 (a plain mean).
+    ``values`` needs ``arguments`` other than 1. Each id's bytes come from the copy guide's view of the
+    vocabulary, which reads them the same way."""
     if weight == 1 and arguments == 1:
         return None
     vocab = GuideVocab.of(ttok.chat_tokenizer(tok))

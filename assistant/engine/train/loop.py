@@ -89,7 +89,11 @@ class TrainConfig:
             raise ValueError(f"a training config is a JSON object, not {type(d).__name__}")
         d = dict(d)
         shape = tmodel.Shape(**checked(tmodel.Shape, d.pop("shape", {})))
-        return cls(**checked(cls, d), shape=shape)
+        cfg = cls(**checked(cls, d), shape=shape)
+        if cfg.choice_values and cfg.choice_arguments == 1:
+            raise ValueError("TrainConfig.choice_values weights the arguments' tokens: "
+                             "it needs choice_arguments other than 1")
+        return cfg
 
 
 def checked(cls, d: dict) -> dict:

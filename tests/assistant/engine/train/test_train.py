@@ -281,6 +281,7 @@ def test_a_config_file_keeps_defaults_and_reads_back_what_training_wrote():
     ({"steps": True}, "TrainConfig.steps must be int, not True"),
     ({"drill_lengths": [3]}, "TrainConfig.drill_lengths must be tuple[int, int], not [3]"),
     ({"chioce_weight": 2}, "unknown TrainConfig field 'chioce_weight'"),
+    ({"choice_values": True}, "TrainConfig.choice_values weights the arguments' tokens: it needs choice_arguments"),
     ({"shape": {"hidden_size": 1.5}}, "Shape.hidden_size must be int, not 1.5"),
     ([], "a training config is a JSON object, not list"),
 ])

@@ -137,9 +137,7 @@ class _Sort(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (order,) = ctx.saved_tensors
-        slots = torch.empty_like(grad)
-        slots[order] = grad
-        return slots.view(-1, ctx.k, grad.shape[-1]).sum(1), None, None
+        return _placed(grad, order).view(-1, ctx.k, grad.shape[-1]).sum(1), None, None
 
 
 class _Unsort(torch.autograd.Function):
@@ -150,11 +148,16 @@ class _Unsort(torch.autograd.Function):
     @staticmethod
     def forward(ctx, ys: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(order)
-        y = torch.empty_like(ys)
-        y[order] = ys
-        return y
+        return _placed(ys, order)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         (order,) = ctx.saved_tensors
         return grad[order], None
+
+
+def _placed(rows: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """``out[order] = rows`` for a permutation ``order``: a copy, not an accumulation."""
+    out = torch.empty_like(rows)
+    out[order] = rows
+    return out

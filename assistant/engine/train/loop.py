@@ -49,8 +49,9 @@ class TrainConfig:
     compose: float = 0.5           # share of requests phrased from recombined templates (data_compose)
     answered: float = 0.5          # share of grounded answers about a random topic (data_compose.answered)
     copy_drills: int = 40000       # sequences of random tokens said twice (see ``copy_drills``)
-    drill_steps: int = 2500        # at most this many steps on drills alone (see ``DrillPhase``), then the
-                                   # drill batches are shuffled in among the conversations'
+    drill_steps: int = 4000        # at most this many steps on drills alone (see ``DrillPhase``), then the
+                                   # drill batches are shuffled in among the conversations'; 2,500 until run 27,
+                                   # whose first try (27a) reached that cap with copying not formed
     drill_target: float | None = 1.0  # the phase ends sooner once the drill loss is below this (None: never);
                                       # 1.5, mid-drop, let copying fall apart once conversations came in (run 16)
     drill_batch: int = 32          # drills per batch, of mixed lengths (see ``drill_batches``)

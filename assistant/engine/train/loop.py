@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import time
 import types
@@ -134,6 +135,20 @@ def _name(hint) -> str:
     return str(hint) if typing.get_origin(hint) else hint.__name__
 
 
+# oneDNN (the CPU's bf16 matmuls) keeps 1,024 compiled kernels by default, one per shape, and a run meets
+# more: ~900 for the bucketed products (``layers.row_bucket``) and three for each distinct batch size in the
+# MoE's slot-weighting bmm (349 a pass). An evicted kernel is compiled again when its shape comes back
+# (1.06 ms a product of 100-150 rows after 1,200 other shapes, 0.14 ms with room; ``/tmp`` microbenchmark),
+# and run 27's steps slowed from 0.57 s to 0.9 s as the shapes piled up.
+KERNEL_CACHE = "16384"
+
+
+def roomy_kernel_cache() -> None:
+    """Let oneDNN keep every kernel a run compiles. It reads the capacity when it builds its first
+    kernel, so this goes before any product; a capacity set in the environment stands."""
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", KERNEL_CACHE)
+
+
 def train_device(name: str) -> torch.device:
     """``auto`` -> CUDA when a GPU is visible, else the CPU; ``cuda`` without one is a clear error."""
     from ..runner import resolve_device
@@ -214,6 +229,7 @@ def train(cfg: TrainConfig, out: Path, log=print, data: Path | None = None) -> d
     """Run the whole pipeline into ``out``; returns the report (also written as train_report.json).
     With ``data``, the conversations, tokenizer and drills come from that ``prepared`` file (made by
     ``prepared.save`` with the same data settings) instead of being made here."""
+    roomy_kernel_cache()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from types import SimpleNamespace
 
@@ -320,7 +321,8 @@ def test_lr_schedule_warms_up_then_decays_to_the_floor():
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:])) and lrs[-1] == pytest.approx(1e-5, rel=0.05)
 
 
-def test_training_with_drills_reports_them(tmp_path):
+def test_training_with_drills_reports_them(tmp_path, monkeypatch):
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
     cfg = loop.TrainConfig.from_dict({"examples": 60, "vocab_size": 400, "tokenizer_examples": 60, "steps": 2,
                                       "copy_drills": 500, "drill_steps": 2, "drill_lengths": [3, 5], "batch_tokens": 512, "warmup": 1,
                                       "precision": "fp32", "choice_arguments": 4.0, "shape": SMALL.__dict__ | {"vocab_size": 0}})
@@ -333,6 +335,13 @@ def test_training_with_drills_reports_them(tmp_path):
     assert report["drill_phase"]["loss"] > 1.5
     [said] = [x for x in lines if x.startswith("drills alone: 2 steps, drill loss ")]
     assert said.endswith("the cap came first; copying may not have formed")
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == loop.KERNEL_CACHE  # room for every kernel the run compiles
+
+
+def test_a_kernel_cache_capacity_set_in_the_environment_stands(monkeypatch):
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
+    loop.roomy_kernel_cache()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "64"
 
 
 def test_cross_entropy_only_counts_target_rows():

@@ -30,7 +30,7 @@ T = {
     ],
     "list_events": [
         "What's on my calendar?", "What do I have coming up", "Show my schedule",
-        "Any events this week?", "What meetings do I have", "list my events", "What's next on my agenda?",
+        "Do I have any events?", "What meetings do I have", "list my events", "What's next on my agenda?",
         "Do I have anything planned", "check my calendar",
     ],
     "list_events_start": [

@@ -275,6 +275,13 @@ def test_a_config_file_keeps_defaults_and_reads_back_what_training_wrote():
     assert loop.TrainConfig.from_dict(written) == loop.TrainConfig()
 
 
+def test_the_default_recipe_weights_arguments_and_values_and_one_key_turns_both_off():
+    cfg = loop.TrainConfig()
+    assert cfg.choice_arguments == 4.0 and cfg.choice_values  # runs 27 and 28's recipe
+    off = loop.TrainConfig.from_dict({"choice_arguments": 1})  # no refusal: values go with the arguments
+    assert off.choice_arguments == 1.0 and off.shape == cfg.shape
+
+
 @pytest.mark.parametrize("config, says", [
     ({"drill_distinct": "no"}, "TrainConfig.drill_distinct must be bool, not 'no'"),
     ({"choice_arguments": True}, "TrainConfig.choice_arguments must be float, not True"),  # run 24's on/off
@@ -282,7 +289,7 @@ def test_a_config_file_keeps_defaults_and_reads_back_what_training_wrote():
     ({"steps": True}, "TrainConfig.steps must be int, not True"),
     ({"drill_lengths": [3]}, "TrainConfig.drill_lengths must be tuple[int, int], not [3]"),
     ({"chioce_weight": 2}, "unknown TrainConfig field 'chioce_weight'"),
-    ({"choice_values": True}, "TrainConfig.choice_values weights the arguments' tokens: it needs choice_arguments"),
+    ({"choice_values": True, "choice_arguments": 1}, "TrainConfig.choice_values weights the arguments' tokens: it needs choice_arguments"),
     ({"shape": {"hidden_size": 1.5}}, "Shape.hidden_size must be int, not 1.5"),
     ([], "a training config is a JSON object, not list"),
 ])
@@ -321,20 +328,25 @@ def test_lr_schedule_warms_up_then_decays_to_the_floor():
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:])) and lrs[-1] == pytest.approx(1e-5, rel=0.05)
 
 
-def test_training_with_drills_reports_them(tmp_path, monkeypatch):
+def test_training_with_drills_reports_them_and_restarts_a_stalled_drill_phase(tmp_path, monkeypatch):
     monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
     cfg = loop.TrainConfig.from_dict({"examples": 60, "vocab_size": 400, "tokenizer_examples": 60, "steps": 2,
-                                      "copy_drills": 500, "drill_steps": 2, "drill_lengths": [3, 5], "batch_tokens": 512, "warmup": 1,
+                                      "copy_drills": 500, "drill_steps": 2, "drill_restarts": 1, "seed": 5,
+                                      "drill_lengths": [3, 5], "batch_tokens": 512, "warmup": 1,
                                       "precision": "fp32", "choice_arguments": 4.0, "shape": SMALL.__dict__ | {"vocab_size": 0}})
     lines: list[str] = []
     report = loop.train(cfg, tmp_path / "model", log=lines.append)
     assert report["precision"] == "fp32" and "; fp32 on cpu" in lines[1]
     assert report["copy_drills"] == 500 and report["steps"] == 2 and report["final_loss"] > 0
-    # Two drill steps (the cap, no copying in two steps), then the conversations.
+    # Two drill steps (the cap, no copying in two steps), a fresh start from seed 6's weights, two drill
+    # steps again, and then, no restart left, the conversations.
+    said = [x for x in lines if x.startswith("drills alone: 2 steps, drill loss ")]
+    assert len(said) == 2 and all(x.endswith("the cap came first; copying may not have formed") for x in said)
+    assert lines.index("drill phase stalled: starting again from the weights of seed 6") == lines.index(said[0]) + 1
+    assert [r["seed"] for r in report["drill_restarts"]] == [5] and report["drill_restarts"][0]["steps"] == 2
+    assert report["weights_seed"] == 6 and report["loss_curve"][0]["step"] == 0
     assert report["drill_phase"]["steps"] == 2 and report["drill_phase"]["copying_formed"] is False
     assert report["drill_phase"]["loss"] > 1.5
-    [said] = [x for x in lines if x.startswith("drills alone: 2 steps, drill loss ")]
-    assert said.endswith("the cap came first; copying may not have formed")
     assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == loop.KERNEL_CACHE  # room for every kernel the run compiles
 
 
